@@ -1,0 +1,8 @@
+//! otelspool: a lossless OpenTelemetry collector sidecar.
+//!
+//! Data path: `receivers` -> `processors` -> durable queue (`otelspool-queue`) -> `exporters`.
+//! A client is acknowledged only once its data is durable in every exporter's queue, and a
+//! queued record is deleted only after the backend accepted it.
+
+pub mod exporters;
+pub mod pipeline;

@@ -1,0 +1,1 @@
+//! Durable queue (stub).
