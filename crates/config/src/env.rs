@@ -1,0 +1,222 @@
+//! Environment-variable substitution with otelcol's syntax, applied to the raw text.
+//!
+//! Supported: `${env:NAME}`, `${NAME}`, `${env:NAME:-default}` and `$$` (a literal `$`). A bare
+//! `$NAME` is left as is (otelcol stopped expanding it in v0.107). Substitution happens on the
+//! text before YAML parsing so that line numbers stay exact; that is also why a value containing
+//! a newline is refused. A reference after a YAML comment marker (`#` at the start of a line or
+//! after whitespace, outside quotes) is left untouched, so commented-out lines never produce
+//! errors. Unset variables without a default become empty strings and produce a warning naming
+//! the variable; values are never echoed, as they may be secrets.
+
+/// A problem or notice found during substitution, tied to a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EnvNotice {
+    /// 1-based line of the reference.
+    pub(crate) line: usize,
+    /// What happened.
+    pub(crate) message: String,
+}
+
+/// Result of substituting one document.
+#[derive(Debug, Default)]
+pub(crate) struct Substituted {
+    /// The text with every valid reference replaced.
+    pub(crate) text: String,
+    /// Unset variables (replaced by empty strings).
+    pub(crate) warnings: Vec<EnvNotice>,
+    /// Invalid references or values (left in the text as written).
+    pub(crate) errors: Vec<EnvNotice>,
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Replaces env references in `text`, looking names up with `env`.
+pub(crate) fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Substituted {
+    let mut out = Substituted {
+        text: String::with_capacity(text.len()),
+        ..Default::default()
+    };
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        substitute_line(line, i + 1, env, &mut out);
+    }
+    out
+}
+
+fn substitute_line(
+    line: &str,
+    line_no: usize,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut Substituted,
+) {
+    let mut quote: Option<char> = None;
+    let mut prev_blank = true;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '#' if quote.is_none() && prev_blank => {
+                out.text.push_str(rest);
+                return;
+            }
+            '\'' | '"' if quote.is_none() => quote = Some(c),
+            q if quote == Some(q) => quote = None,
+            '$' => {
+                if let Some(after) = rest.strip_prefix("$$") {
+                    out.text.push('$');
+                    rest = after;
+                    prev_blank = false;
+                    continue;
+                }
+                if rest.starts_with("${") {
+                    if let Some(end) = rest.find('}') {
+                        let inner = &rest[2..end];
+                        expand(inner, line_no, env, out, &rest[..=end]);
+                        rest = &rest[end + 1..];
+                        prev_blank = false;
+                        continue;
+                    }
+                    out.errors.push(EnvNotice {
+                        line: line_no,
+                        message: "unterminated \"${\" (write \"$$\" for a literal \"$\")".into(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        out.text.push(c);
+        prev_blank = c == ' ' || c == '\t';
+        rest = &rest[c.len_utf8()..];
+    }
+}
+
+fn expand(
+    inner: &str,
+    line: usize,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut Substituted,
+    original: &str,
+) {
+    let spec = match inner.split_once(':') {
+        Some(("env", spec)) => spec,
+        Some((scheme, _)) if valid_name(scheme) && scheme != "env" => {
+            out.errors.push(EnvNotice {
+                line,
+                message: format!(
+                    "config provider \"{scheme}:\" is not supported by otelspool (supported: env)"
+                ),
+            });
+            out.text.push_str(original);
+            return;
+        }
+        _ => inner,
+    };
+    let (name, default) = match spec.split_once(":-") {
+        Some((n, d)) => (n, Some(d)),
+        None => (spec, None),
+    };
+    if !valid_name(name) {
+        out.errors.push(EnvNotice {
+            line,
+            message: format!(
+                "invalid environment variable name {name:?} in \"{original}\" (names are letters, digits and '_', not starting with a digit)"
+            ),
+        });
+        out.text.push_str(original);
+        return;
+    }
+    let value = match env(name) {
+        Some(v) => v,
+        None => match default {
+            Some(d) => d.to_string(),
+            None => {
+                out.warnings.push(EnvNotice {
+                    line,
+                    message: format!(
+                        "environment variable {name} is not set; using an empty value"
+                    ),
+                });
+                String::new()
+            }
+        },
+    };
+    if value.contains('\n') || value.contains('\r') {
+        out.errors.push(EnvNotice {
+            line,
+            message: format!(
+                "environment variable {name} contains a line break, which is not supported"
+            ),
+        });
+        return;
+    }
+    out.text.push_str(&value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("s3cret".into()),
+            "EMPTY" => Some(String::new()),
+            "MULTI" => Some("a\nb".into()),
+            _ => None,
+        }
+    }
+
+    fn sub(text: &str) -> Substituted {
+        substitute(text, &env)
+    }
+
+    /// Scenario: the three reference forms, set and unset, with defaults.
+    /// Guarantees: otelcol's results; an unset variable warns with its line and never a value.
+    #[test]
+    fn forms() {
+        let s = sub("a: ${env:TOKEN}\nb: ${TOKEN}\nc: ${env:NOPE:-dflt}\nd: x${env:NOPE}y\n");
+        assert_eq!(s.text, "a: s3cret\nb: s3cret\nc: dflt\nd: xy\n");
+        assert!(s.errors.is_empty());
+        assert_eq!(s.warnings.len(), 1);
+        assert_eq!(s.warnings[0].line, 4);
+        assert!(s.warnings[0].message.contains("NOPE"));
+        let s = sub("e: ${env:EMPTY:-dflt}\n");
+        assert_eq!(s.text, "e: \n", "set-but-empty wins over the default");
+    }
+
+    /// Scenario: escapes and bare `$NAME`.
+    /// Guarantees: `$$` is a literal `$`, `$NAME` and a lone `$` are kept as written.
+    #[test]
+    fn escapes() {
+        let s = sub("a: $$TOKEN $TOKEN $ $${env:TOKEN}\n");
+        assert_eq!(s.text, "a: $TOKEN $TOKEN $ ${env:TOKEN}\n");
+        assert!(s.errors.is_empty() && s.warnings.is_empty());
+    }
+
+    /// Scenario: invalid names, unsupported providers, multi-line values, unterminated refs.
+    /// Guarantees: each is an error on the right line; nothing is silently expanded.
+    #[test]
+    fn errors() {
+        let s = sub("ok: 1\na: ${env:1BAD}\nb: ${file:/x}\nc: ${MULTI}\nd: ${env:X\n");
+        let lines: Vec<usize> = s.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5]);
+        assert!(s.errors[0].message.contains("1BAD"));
+        assert!(s.errors[1].message.contains("file"));
+        assert!(!s.errors[2].message.contains("a\nb"));
+        assert_eq!(s.text.lines().count(), 5, "line count is preserved");
+    }
+
+    /// Scenario: references inside comments.
+    /// Guarantees: they are left alone, while a `#` inside a value or quotes is not a comment.
+    #[test]
+    fn comments() {
+        let s = sub("# ${env:1BAD}\na: x#${TOKEN} # ${NOPE}\nb: \"q # ${TOKEN}\"\n");
+        assert!(s.errors.is_empty());
+        assert!(s.warnings.is_empty());
+        assert_eq!(
+            s.text,
+            "# ${env:1BAD}\na: x#s3cret # ${NOPE}\nb: \"q # s3cret\"\n"
+        );
+    }
+}

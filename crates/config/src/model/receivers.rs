@@ -1,0 +1,100 @@
+//! Receiver configs: the OTLP receiver (gRPC and HTTP servers).
+//!
+//! As in otelcol, `protocols: {grpc: , http: }` with empty values enables a protocol with its
+//! defaults; an absent protocol is disabled. `include_metadata` and `cors` are accepted and
+//! ignored with a warning (see `decode.rs`); every other otelcol key we do not implement is an
+//! error.
+
+use serde::Deserialize;
+
+use super::null_as_default;
+
+/// A configured receiver, by component type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiverConfig {
+    /// `otlp`: OTLP over gRPC and/or HTTP.
+    Otlp(OtlpReceiverConfig),
+}
+
+/// `receivers.otlp`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpReceiverConfig {
+    /// Enabled protocols; at least one is required.
+    #[serde(default)]
+    pub protocols: OtlpProtocols,
+}
+
+/// `receivers.otlp.protocols`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpProtocols {
+    /// OTLP/gRPC server; `None` when absent (disabled).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub grpc: Option<GrpcServerConfig>,
+    /// OTLP/HTTP server; `None` when absent (disabled).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub http: Option<HttpServerConfig>,
+}
+
+/// `receivers.otlp.protocols.grpc`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcServerConfig {
+    /// Listen address, `host:port` (empty host = all interfaces).
+    #[serde(default = "default_grpc_endpoint")]
+    pub endpoint: String,
+    /// Largest accepted request message, in MiB.
+    #[serde(default = "default_max_recv_msg_size_mib")]
+    pub max_recv_msg_size_mib: u64,
+}
+
+impl Default for GrpcServerConfig {
+    fn default() -> Self {
+        GrpcServerConfig {
+            endpoint: default_grpc_endpoint(),
+            max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
+        }
+    }
+}
+
+/// `receivers.otlp.protocols.http`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServerConfig {
+    /// Listen address, `host:port` (empty host = all interfaces).
+    #[serde(default = "default_http_endpoint")]
+    pub endpoint: String,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_max_request_body_size")]
+    pub max_request_body_size: u64,
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        HttpServerConfig {
+            endpoint: default_http_endpoint(),
+            max_request_body_size: default_max_request_body_size(),
+        }
+    }
+}
+
+/// otelcol's default gRPC endpoint.
+pub fn default_grpc_endpoint() -> String {
+    "localhost:4317".to_string()
+}
+
+/// otelcol's default gRPC message limit: 4 MiB.
+pub fn default_max_recv_msg_size_mib() -> u64 {
+    4
+}
+
+/// otelcol's default HTTP endpoint.
+pub fn default_http_endpoint() -> String {
+    "localhost:4318".to_string()
+}
+
+/// otelcol's default HTTP body limit: 20 MiB.
+pub fn default_max_request_body_size() -> u64 {
+    20 * 1024 * 1024
+}

@@ -1,0 +1,396 @@
+//! YAML to a line-annotated tree, then to `serde_json::Value` plus a key-path → line index.
+//!
+//! Built on yaml-rust2's marked event parser so every key keeps its 1-based line. Scalars are
+//! resolved like Go's yaml.v3 (YAML 1.2 core schema): `null`/`~`/empty, `true`/`false`, integers
+//! (decimal, `0x`, `0o`), floats; quoted scalars are always strings. Anchors, aliases and merge
+//! keys (`<<`) are supported; duplicate keys are an error, as in otelcol. Only one document is
+//! allowed.
+//!
+//! Paths use `.` between keys and `[i]` for sequence items:
+//! `service.pipelines.logs.exporters[0]`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A syntax error with its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    /// 1-based line.
+    pub(crate) line: usize,
+    /// The parser's message.
+    pub(crate) message: String,
+}
+
+/// One segment of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// Formats segments as a display path (`a.b[0].c`).
+pub(crate) fn path_string(segs: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Maps display paths to the line of their key, and lines back to the deepest path on them.
+#[derive(Debug, Default)]
+pub(crate) struct LineIndex {
+    lines: HashMap<String, usize>,
+    by_line: BTreeMap<usize, String>,
+}
+
+impl LineIndex {
+    /// Line of `path`, or of its nearest indexed ancestor.
+    pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.lines.get(p) {
+                return Some(*l);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+
+    /// The deepest key path that starts on `line`, if any.
+    pub(crate) fn path_at(&self, line: usize) -> Option<&str> {
+        self.by_line.get(&line).map(String::as_str)
+    }
+
+    fn insert(&mut self, path: String, line: usize) {
+        self.by_line.insert(line, path.clone());
+        self.lines.entry(path).or_insert(line);
+    }
+}
+
+/// Parses `text` into a JSON value and a line index.
+pub(crate) fn parse(text: &str) -> Result<(Value, LineIndex), SyntaxError> {
+    let mut b = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut b, true).map_err(|e| SyntaxError {
+        line: e.marker().line(),
+        message: e.info().to_string(),
+    })?;
+    if let Some(e) = b.error {
+        return Err(e);
+    }
+    let root = b.root.unwrap_or(Value::Null);
+    let mut index = LineIndex::default();
+    for (path, line) in b.lines {
+        index.insert(path, line);
+    }
+    Ok((root, index))
+}
+
+enum Frame {
+    Seq {
+        anchor: usize,
+        items: Vec<(Value, usize)>,
+    },
+    Map {
+        anchor: usize,
+        entries: Vec<(String, usize, Value)>,
+        key: Option<(String, usize)>,
+        merged: HashSet<String>,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Frame, usize)>,
+    anchors: HashMap<usize, Value>,
+    root: Option<Value>,
+    docs: usize,
+    error: Option<SyntaxError>,
+    /// Absolute key paths and lines, filled when the root node completes.
+    lines: Vec<(String, usize)>,
+    /// For each open frame, the lines of its descendants relative to it.
+    pending: Vec<PendingLines>,
+}
+
+/// Lines of the children of a finished node, relative to that node.
+type PendingLines = Vec<(Vec<Seg>, usize)>;
+
+impl Builder {
+    fn fail(&mut self, line: usize, message: String) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError { line, message });
+        }
+    }
+
+    /// Adds a finished node (with the relative lines of its children) to the parent.
+    fn push(&mut self, value: Value, line: usize, anchor: usize, children: PendingLines) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        let Some((top, _)) = self.stack.last_mut() else {
+            if self.root.is_some() {
+                self.fail(line, "only one YAML document is supported".into());
+                return;
+            }
+            self.root = Some(value);
+            for (segs, l) in children {
+                self.lines.push((path_string(&segs), l));
+            }
+            return;
+        };
+        let rel = self.pending.last_mut();
+        let mut err: Option<(usize, String)> = None;
+        match top {
+            Frame::Seq { items, .. } => {
+                let i = items.len();
+                items.push((value, line));
+                if let Some(rel) = rel {
+                    rel.push((vec![Seg::Index(i)], line));
+                    for (mut segs, l) in children {
+                        segs.insert(0, Seg::Index(i));
+                        rel.push((segs, l));
+                    }
+                }
+            }
+            Frame::Map {
+                entries,
+                key,
+                merged,
+                ..
+            } => match key.take() {
+                None => {
+                    let k = match value {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        Value::Bool(_) | Value::Number(_) => value.to_string(),
+                        _ => {
+                            err = Some((line, "complex mapping keys are not supported".into()));
+                            String::new()
+                        }
+                    };
+                    *key = Some((k, line));
+                }
+                Some((k, key_line)) if k == "<<" => {
+                    let sources = match value {
+                        Value::Object(m) => vec![m],
+                        Value::Array(a) => a
+                            .into_iter()
+                            .filter_map(|v| match v {
+                                Value::Object(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => {
+                            err = Some((key_line, "a merge key (<<) needs a mapping".into()));
+                            Vec::new()
+                        }
+                    };
+                    for m in sources {
+                        for (mk, mv) in m {
+                            if !entries.iter().any(|(ek, _, _)| *ek == mk) {
+                                merged.insert(mk.clone());
+                                entries.push((mk, key_line, mv));
+                            }
+                        }
+                    }
+                }
+                Some((k, key_line)) => {
+                    if let Some(pos) = entries.iter().position(|(ek, _, _)| *ek == k) {
+                        if merged.remove(&k) {
+                            entries.remove(pos);
+                        } else {
+                            err = Some((key_line, format!("duplicate key {k:?}")));
+                        }
+                    }
+                    if let Some(rel) = rel {
+                        rel.push((vec![Seg::Key(k.clone())], key_line));
+                        for (mut segs, l) in children {
+                            segs.insert(0, Seg::Key(k.clone()));
+                            rel.push((segs, l));
+                        }
+                    }
+                    entries.push((k, key_line, value));
+                }
+            },
+        }
+        if let Some((line, message)) = err {
+            self.fail(line, message);
+        }
+    }
+}
+
+fn resolve_plain(v: &str) -> Value {
+    match v {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let neg = v.starts_with('-');
+    let int = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<i64>().ok()
+    } else {
+        None
+    };
+    if let Some(i) = int {
+        return Value::from(if neg { -i } else { i });
+    }
+    let looks_float = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if looks_float {
+        if let Ok(f) = v.parse::<f64>() {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    Value::String(v.to_string())
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = mark.line();
+        match ev {
+            Event::DocumentStart => {
+                self.docs += 1;
+                if self.docs > 1 {
+                    self.fail(line, "only one YAML document is supported".into());
+                }
+            }
+            Event::Scalar(v, style, anchor, tag) => {
+                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let value = if style != TScalarStyle::Plain || is_str_tag {
+                    Value::String(v)
+                } else {
+                    resolve_plain(&v)
+                };
+                self.push(value, line, anchor, Vec::new());
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(v) => self.push(v, line, 0, Vec::new()),
+                None => self.fail(line, "alias to an unknown anchor".into()),
+            },
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((
+                    Frame::Seq {
+                        anchor,
+                        items: Vec::new(),
+                    },
+                    line,
+                ));
+                self.pending.push(Vec::new());
+            }
+            Event::MappingStart(anchor, _) => {
+                let frame = Frame::Map {
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    merged: HashSet::new(),
+                };
+                self.stack.push((frame, line));
+                self.pending.push(Vec::new());
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some((frame, start)) = self.stack.pop() else {
+                    return;
+                };
+                let children = self.pending.pop().unwrap_or_default();
+                let (value, anchor) = match frame {
+                    Frame::Seq { anchor, items } => (
+                        Value::Array(items.into_iter().map(|(v, _)| v).collect()),
+                        anchor,
+                    ),
+                    Frame::Map {
+                        anchor, entries, ..
+                    } => {
+                        let mut m = Map::new();
+                        for (k, _, v) in entries {
+                            m.insert(k, v);
+                        }
+                        (Value::Object(m), anchor)
+                    }
+                };
+                self.push(value, start, anchor, children);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario: a nested document with sequences and scalars of every kind.
+    /// Guarantees: values resolve like yaml.v3, and each key path maps to its own line.
+    #[test]
+    fn values_and_lines() {
+        let text =
+            "a:\n  b: 1\n  c: \"1\"\n  d:\n    - x\n    - y: true\n  e:\n  f: 1.5\n  g: 0x10\n";
+        let (v, idx) = parse(text).expect("parses");
+        assert_eq!(v["a"]["b"], Value::from(1));
+        assert_eq!(v["a"]["c"], Value::from("1"));
+        assert_eq!(v["a"]["d"][1]["y"], Value::from(true));
+        assert_eq!(v["a"]["e"], Value::Null);
+        assert_eq!(v["a"]["f"], Value::from(1.5));
+        assert_eq!(v["a"]["g"], Value::from(16));
+        assert_eq!(idx.line_of("a"), Some(1));
+        assert_eq!(idx.line_of("a.b"), Some(2));
+        assert_eq!(idx.line_of("a.d[0]"), Some(5));
+        assert_eq!(idx.line_of("a.d[1].y"), Some(6));
+        assert_eq!(idx.line_of("a.e"), Some(7));
+        assert_eq!(
+            idx.line_of("a.e.unknown"),
+            Some(7),
+            "falls back to the ancestor"
+        );
+        assert_eq!(idx.path_at(6), Some("a.d[1].y"));
+    }
+
+    /// Scenario: duplicate keys and broken syntax.
+    /// Guarantees: an error with the line of the problem.
+    #[test]
+    fn syntax_errors() {
+        let e = parse("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("duplicate"));
+        let e = parse("a: 1\nb: [1, 2\nc: 3\n").expect_err("unclosed");
+        assert!(e.line >= 2, "{e:?}");
+        parse("a: 1\n---\nb: 2\n").expect_err("two documents");
+    }
+
+    /// Scenario: anchors, aliases and merge keys.
+    /// Guarantees: aliases copy the anchored value; explicit keys override merged ones.
+    #[test]
+    fn anchors_and_merge() {
+        let text = "base: &b\n  x: 1\n  y: 2\nuse:\n  <<: *b\n  y: 3\ncopy: *b\n";
+        let (v, _) = parse(text).expect("parses");
+        assert_eq!(v["use"]["x"], Value::from(1));
+        assert_eq!(v["use"]["y"], Value::from(3));
+        assert_eq!(v["copy"]["y"], Value::from(2));
+    }
+}
