@@ -106,7 +106,10 @@ class Process:
         return "\n".join(lines[-tail:])
 
     def diagnostics(self) -> str:
-        state = "running" if self.alive() else f"exited with {self.proc.returncode if self.proc else None}"
+        if self.proc is None:
+            state = "never started"
+        else:
+            state = "running" if self.alive() else f"exited with {self.proc.returncode}"
         return f"--- {self.name} ({state}), stderr tail:\n{self.stderr()}"
 
     def kill9(self) -> None:

@@ -52,18 +52,23 @@ def still_serving(spool, backend, after: str) -> None:
                lambda: any(r["body"] == body for r in backend.records("logs")), DELIVERY_TIMEOUT)
 
 
-@pytest.mark.parametrize("case, data, content_type, headers, expected", [
+CASES = [
     ("malformed protobuf", b"\xff\xff\xff\xff\x0f garbage", "application/x-protobuf", {}, {400}),
     ("malformed JSON", b'{"resourceLogs": [', "application/json", {}, {400}),
     ("body over the limit", b"\x0a" * (2 * BODY_LIMIT), "application/x-protobuf", {}, {413}),
+    # Built only when run: 256 MiB of zeros, about 256 KiB compressed (under the body limit).
     ("gzip bomb", lambda: gzip.compress(b"\0" * (256 * 1024 * 1024), 9), "application/x-protobuf",
      {"Content-Encoding": "gzip"}, {400, 413}),
     ("wrong content type", b"hello", "text/plain", {}, {415}),
-])
+]
+
+
+@pytest.mark.parametrize("case, data, content_type, headers, expected",
+                         [pytest.param(*c, id=c[0].replace(" ", "_")) for c in CASES])
 def test_http_bad_input_is_refused(spool, backend, case, data, content_type, headers, expected):
     """Scenario: one hostile OTLP/HTTP request.
     Guarantees: refused with the right status; a valid request afterwards still succeeds."""
-    data = data() if callable(data) else data  # the gzip bomb is built only when needed
+    data = data() if callable(data) else data
     response = post(spool, data, content_type, **headers)
     print(f"\n{case}: {len(data)} bytes -> HTTP {response.status_code}")
     assert response.status_code in expected, f"{case}: got {response.status_code}, want {expected}"
