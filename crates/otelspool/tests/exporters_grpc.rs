@@ -425,6 +425,7 @@ async fn stopped_backend_gives_a_retryable_error() {
         .unwrap_err();
 
     assert!(err.is_retryable(), "{err}");
+    assert!(err.reason.contains("Unavailable"), "{}", err.reason);
     assert!(!err.reason.contains(TOKEN));
 }
 

@@ -151,9 +151,15 @@ fn decode_response(signal: Signal, raw: &[u8]) -> Accepted {
 }
 
 fn status_to_error(signal: Signal, endpoint: &str, status: &Status) -> ExportError {
+    // Connection failures hide their cause (e.g. "Connection refused") in the source chain.
     let mut message = status.message().to_owned();
-    if let Some(source) = std::error::Error::source(status) {
-        message = format!("{message}: {}", error_chain(source));
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        let part = e.to_string();
+        if part != "transport error" && !message.contains(&part) {
+            message = format!("{message}: {part}");
+        }
+        source = e.source();
     }
     ExportError {
         action: classify_grpc(status),
