@@ -1,0 +1,63 @@
+//! Helpers shared by the queue's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use otelspool_queue::{BatchLimits, Entry, Queue, QueueOptions};
+
+/// Options for a small disk queue in `dir`.
+pub fn opts(dir: &Path) -> QueueOptions {
+    let mut o = QueueOptions::new("test", Some(dir.to_path_buf()));
+    o.segment_bytes = 4096;
+    o.cache_bytes = 0; // force reads from disk so the read path is exercised
+    o
+}
+
+/// Takes whatever is unread right now (no lingering).
+pub fn now_limits() -> BatchLimits {
+    BatchLimits {
+        min_items: 1,
+        linger: Duration::ZERO,
+        max_items: 0,
+        max_bytes: u64::MAX,
+    }
+}
+
+/// Reads every entry currently in the queue (acking none), with a deadline.
+pub async fn drain(q: &Queue) -> Vec<Entry> {
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), q.next_batch(now_limits())).await {
+            Ok(Some(b)) => out.extend(b),
+            _ => return out,
+        }
+    }
+}
+
+/// A payload that names its own sequence number.
+pub fn payload(n: u64) -> Bytes {
+    Bytes::from(format!("record-{n:08}-{}", "x".repeat((n % 97) as usize)))
+}
+
+/// Total bytes of the files in `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Segment files in `dir`.
+pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == "seg"));
+    v.sort();
+    v
+}
