@@ -2,7 +2,7 @@
 //!
 //! Refusals map to `UNAVAILABLE`, `RESOURCE_EXHAUSTED` (with a `google.rpc.RetryInfo` of 1s, as
 //! the OTLP specification asks for throttling) and `INVALID_ARGUMENT`. Bodies that do not decode
-//! are rejected by tonic itself with `INTERNAL`/`INVALID_ARGUMENT` and never reach the backend.
+//! are rejected by tonic-prost's codec with `INTERNAL` and never reach the backend.
 
 use std::path::Path;
 use std::sync::Arc;
