@@ -388,6 +388,7 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
     base: &[Seg],
     diags: &mut Diagnostics<'_>,
 ) -> Option<T> {
+    let mut removed: Vec<Vec<Seg>> = Vec::new();
     for _ in 0..MAX_ATTEMPTS {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(t) => return Some(t),
@@ -403,16 +404,25 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
             }
         }
         let message = err.into_inner().to_string();
-        if let Some(key) = unknown_field(&message) {
-            if segs.last() != Some(&Seg::Key(key.to_string())) {
-                segs.push(Seg::Key(key.to_string()));
-            }
+        if let Some(key) = unknown_field(&message)
+            && segs.last() != Some(&Seg::Key(key.to_string()))
+        {
+            segs.push(Seg::Key(key.to_string()));
         }
-        let full: Vec<Seg> = base.iter().cloned().chain(segs.iter().cloned()).collect();
-        diags.error(&path_string(&full), tidy(&message));
+        // A key removed for a bad value then shows up as missing: already reported.
+        let already_reported = missing_field(&message).is_some_and(|key| {
+            let mut p = segs.clone();
+            p.push(Seg::Key(key.to_string()));
+            removed.contains(&p)
+        });
+        if !already_reported {
+            let full: Vec<Seg> = base.iter().cloned().chain(segs.iter().cloned()).collect();
+            diags.error(&path_string(&full), tidy(&message));
+        }
         if segs.is_empty() || !remove_at(&mut value, &segs) {
             return None;
         }
+        removed.push(segs);
     }
     None
 }
@@ -423,26 +433,33 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split_once('`').map(|(k, _)| k)
 }
 
+/// The key named by serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(k, _)| k)
+}
+
 /// Rewords serde's messages for config users.
 fn tidy(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, tail)) = rest.split_once('`') {
-            let valid = tail
-                .trim_start_matches(", expected one of ")
-                .trim_start_matches(", expected ")
-                .replace('`', "");
-            let valid = if tail.contains("there are no fields") {
-                "none".into()
-            } else {
-                valid
-            };
-            return format!("unknown key {key:?} (valid keys: {valid})");
-        }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((key, tail)) = rest.split_once('`')
+    {
+        let valid = tail
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "")
+            .replace(" or ", ", ");
+        let valid = if tail.contains("there are no fields") {
+            "none".into()
+        } else {
+            valid
+        };
+        return format!("unknown key {key:?} (valid keys: {valid})");
     }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some((key, _)) = rest.split_once('`') {
-            return format!("missing required key {key:?}");
-        }
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((key, _)) = rest.split_once('`')
+    {
+        return format!("missing required key {key:?}");
     }
     message.to_string()
 }

@@ -116,7 +116,7 @@ fn from_raw<E: de::Error>(raw: Raw) -> Result<Duration, E> {
         Raw::Int(n) => Err(E::custom(format!(
             "a bare number ({n}) is not a duration; write it with a unit, e.g. \"{n}s\" or \"{n}ms\""
         ))),
-        Raw::Float(f) if f == 0.0 => Ok(Duration::ZERO),
+        Raw::Float(0.0) => Ok(Duration::ZERO),
         Raw::Float(f) => Err(E::custom(format!(
             "a bare number ({f}) is not a duration; write it with a unit, e.g. \"{f}s\""
         ))),

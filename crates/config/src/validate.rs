@@ -161,34 +161,35 @@ fn check_memory_limiter(base: &str, m: &MemoryLimiterConfig, diags: &mut Diagnos
         ),
         _ => {}
     }
-    if let (Some(limit), Some(spike)) = (limit_mib, m.spike_limit_mib) {
-        if spike >= limit {
-            diags.error(
-                &format!("{base}.spike_limit_mib"),
-                format!("must be less than limit_mib ({limit})"),
-            );
-        }
+    if let (Some(limit), Some(spike)) = (limit_mib, m.spike_limit_mib)
+        && spike >= limit
+    {
+        diags.error(
+            &format!("{base}.spike_limit_mib"),
+            format!("must be less than limit_mib ({limit})"),
+        );
     }
     for (key, value) in [
         ("limit_percentage", m.limit_percentage),
         ("spike_limit_percentage", m.spike_limit_percentage),
     ] {
-        if let Some(v) = value {
-            if !(1..=100).contains(&v) {
-                diags.error(
-                    &format!("{base}.{key}"),
-                    format!("must be between 1 and 100, got {v}"),
-                );
-            }
-        }
-    }
-    if let (Some(limit), Some(spike)) = (limit_pct, m.spike_limit_percentage) {
-        if spike >= limit && limit_mib.is_none() {
+        if let Some(v) = value
+            && !(1..=100).contains(&v)
+        {
             diags.error(
-                &format!("{base}.spike_limit_percentage"),
-                format!("must be less than limit_percentage ({limit})"),
+                &format!("{base}.{key}"),
+                format!("must be between 1 and 100, got {v}"),
             );
         }
+    }
+    if let (Some(limit), Some(spike)) = (limit_pct, m.spike_limit_percentage)
+        && spike >= limit
+        && limit_mib.is_none()
+    {
+        diags.error(
+            &format!("{base}.spike_limit_percentage"),
+            format!("must be less than limit_percentage ({limit})"),
+        );
     }
 }
 

@@ -106,12 +106,12 @@ impl FromStr for ComponentId {
                 "invalid component id {s:?}: the type must be letters, digits and '_' (e.g. \"otlp\" or \"otlp/dash0\")"
             ));
         }
-        if let Some(n) = name {
-            if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == '/') {
-                return Err(format!(
-                    "invalid component id {s:?}: the name after '/' must be non-empty, without spaces or '/'"
-                ));
-            }
+        if let Some(n) = name
+            && (n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == '/'))
+        {
+            return Err(format!(
+                "invalid component id {s:?}: the name after '/' must be non-empty, without spaces or '/'"
+            ));
         }
         Ok(ComponentId {
             kind: kind.to_string(),

@@ -84,12 +84,12 @@ impl FromStr for PipelineId {
                 ));
             }
         };
-        if let Some(n) = name {
-            if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == '/') {
-                return Err(format!(
-                    "invalid pipeline id {s:?}: the name after '/' must be non-empty, without spaces or '/'"
-                ));
-            }
+        if let Some(n) = name
+            && (n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == '/'))
+        {
+            return Err(format!(
+                "invalid pipeline id {s:?}: the name after '/' must be non-empty, without spaces or '/'"
+            ));
         }
         Ok(PipelineId {
             signal,
