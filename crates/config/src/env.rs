@@ -6,7 +6,9 @@
 //! a newline is refused. A reference after a YAML comment marker (`#` at the start of a line or
 //! after whitespace, outside quotes) is left untouched, so commented-out lines never produce
 //! errors. Unset variables without a default become empty strings and produce a warning naming
-//! the variable; values are never echoed, as they may be secrets.
+//! the variable; values are never echoed, as they may be secrets. Inside a quoted scalar the
+//! value is escaped for that quoting style, so it stays literal; an unquoted value is parsed as
+//! YAML, as otelcol does when a reference is the whole value (`${env:PORT}` becomes a number).
 
 /// A problem or notice found during substitution, tied to a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,28 +56,52 @@ fn substitute_line(
 ) {
     let mut quote: Option<char> = None;
     let mut prev_blank = true;
+    // Last non-blank character: a quote opens a quoted scalar only where a scalar starts.
+    let mut prev_sig: Option<char> = None;
     let mut rest = line;
     while let Some(c) = rest.chars().next() {
+        let starts_scalar = prev_blank || matches!(prev_sig, Some('[' | '{' | ','));
         match c {
             '#' if quote.is_none() && prev_blank => {
                 out.text.push_str(rest);
                 return;
             }
-            '\'' | '"' if quote.is_none() => quote = Some(c),
+            '\'' | '"'
+                if quote.is_none()
+                    && starts_scalar
+                    && matches!(prev_sig, None | Some(':' | '-' | '[' | '{' | ',' | '?')) =>
+            {
+                quote = Some(c);
+            }
+            '\\' if quote == Some('"') => {
+                // An escape: copy it and the escaped character unchanged.
+                let mut chars = rest.chars();
+                chars.next();
+                out.text.push('\\');
+                if let Some(next) = chars.next() {
+                    out.text.push(next);
+                }
+                rest = chars.as_str();
+                prev_blank = false;
+                prev_sig = Some('\\');
+                continue;
+            }
             q if quote == Some(q) => quote = None,
             '$' => {
                 if let Some(after) = rest.strip_prefix("$$") {
                     out.text.push('$');
                     rest = after;
                     prev_blank = false;
+                    prev_sig = Some('$');
                     continue;
                 }
                 if rest.starts_with("${") {
                     if let Some(end) = rest.find('}') {
                         let inner = &rest[2..end];
-                        expand(inner, line_no, env, out, &rest[..=end]);
+                        expand(inner, line_no, env, out, &rest[..=end], quote);
                         rest = &rest[end + 1..];
                         prev_blank = false;
+                        prev_sig = Some('}');
                         continue;
                     }
                     out.errors.push(EnvNotice {
@@ -88,6 +114,9 @@ fn substitute_line(
         }
         out.text.push(c);
         prev_blank = c == ' ' || c == '\t';
+        if !prev_blank {
+            prev_sig = Some(c);
+        }
         rest = &rest[c.len_utf8()..];
     }
 }
@@ -98,6 +127,7 @@ fn expand(
     env: &dyn Fn(&str) -> Option<String>,
     out: &mut Substituted,
     original: &str,
+    quote: Option<char>,
 ) {
     let spec = match inner.split_once(':') {
         Some(("env", spec)) => spec,
@@ -151,7 +181,15 @@ fn expand(
         });
         return;
     }
-    out.text.push_str(&value);
+    match quote {
+        // Keep the value literal inside quoted scalars, as otelcol (which substitutes after
+        // parsing) would: escape what the quoting style would otherwise interpret.
+        Some('"') => out
+            .text
+            .push_str(&value.replace('\\', "\\\\").replace('"', "\\\"")),
+        Some('\'') => out.text.push_str(&value.replace('\'', "''")),
+        _ => out.text.push_str(&value),
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +243,23 @@ mod tests {
         assert!(s.errors[1].message.contains("file"));
         assert!(!s.errors[2].message.contains("a\nb"));
         assert_eq!(s.text.lines().count(), 5, "line count is preserved");
+    }
+
+    /// Scenario: values with quote characters and backslashes inside quoted scalars.
+    /// Guarantees: they are escaped so that YAML reads back exactly the value.
+    #[test]
+    fn quoted_values_stay_literal() {
+        let env = |n: &str| (n == "P").then(|| r#"a"b\c'd"#.to_string());
+        let s = substitute("a: \"x ${P}\"\nb: 'x ${P}'\n", &env);
+        assert_eq!(s.text, "a: \"x a\\\"b\\\\c'd\"\nb: 'x a\"b\\c''d'\n");
+        let (v, _) = crate::yaml::parse(&s.text).expect("valid YAML");
+        assert_eq!(v["a"], serde_json::Value::from(r#"x a"b\c'd"#));
+        assert_eq!(v["b"], serde_json::Value::from(r#"x a"b\c'd"#));
+        // An apostrophe inside a plain scalar is not a quote; an escaped quote does not close.
+        let s = substitute("c: it's ${P}\nd: \"q\\\" ${P}\"\n", &env);
+        let (v, _) = crate::yaml::parse(&s.text).expect("valid YAML");
+        assert_eq!(v["c"], serde_json::Value::from(r#"it's a"b\c'd"#));
+        assert_eq!(v["d"], serde_json::Value::from(r#"q" a"b\c'd"#));
     }
 
     /// Scenario: references inside comments.

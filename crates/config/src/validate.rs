@@ -20,7 +20,7 @@ pub(crate) fn validate(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
     let cfg = &decoded.config;
     check_receivers(cfg, diags);
     check_processors(cfg, diags);
-    check_exporters(cfg, diags);
+    check_exporters(decoded, diags);
     check_extensions(cfg, diags);
     check_service(decoded, diags);
 }
@@ -218,7 +218,8 @@ fn check_actions(base: &str, actions: &[AttributeAction], diags: &mut Diagnostic
     }
 }
 
-fn check_exporters(cfg: &Config, diags: &mut Diagnostics<'_>) {
+fn check_exporters(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
+    let cfg = &decoded.config;
     for (id, e) in &cfg.exporters {
         let base = format!("exporters.{id}");
         match e {
@@ -259,7 +260,7 @@ fn check_exporters(cfg: &Config, diags: &mut Diagnostics<'_>) {
             ExporterConfig::Debug(_) => {}
         }
         check_queue(
-            cfg,
+            decoded,
             &format!("{base}.sending_queue"),
             e.sending_queue(),
             diags,
@@ -272,7 +273,7 @@ fn check_exporters(cfg: &Config, diags: &mut Diagnostics<'_>) {
     }
 }
 
-fn check_queue(cfg: &Config, base: &str, q: &SendingQueueConfig, diags: &mut Diagnostics<'_>) {
+fn check_queue(decoded: &Decoded, base: &str, q: &SendingQueueConfig, diags: &mut Diagnostics<'_>) {
     if q.enabled {
         for (key, v) in [
             ("num_consumers", q.num_consumers as u64),
@@ -295,12 +296,12 @@ fn check_queue(cfg: &Config, base: &str, q: &SendingQueueConfig, diags: &mut Dia
         );
         return;
     }
-    if !cfg.extensions.contains_key(storage) {
+    if !defined_in(decoded, "extensions", storage) {
         diags.error(
             &path,
             format!("extension \"{storage}\" is not defined in extensions"),
         );
-    } else if !cfg.service.extensions.contains(storage) {
+    } else if !decoded.config.service.extensions.contains(storage) {
         diags.error(
             &path,
             format!("extension \"{storage}\" must be listed in service.extensions"),

@@ -194,3 +194,27 @@ pub fn default_multiplier() -> f64 {
 pub fn default_randomization_factor() -> f64 {
     0.5
 }
+
+/// Deserializes `headers:`: scalar values become strings (`X-Tenant: 42` or an env value such
+/// as `${env:TENANT}` that happens to be a number is sent as `"42"`), nested values are errors.
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let raw = Option::<std::collections::BTreeMap<String, serde_json::Value>>::deserialize(d)?;
+    raw.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "header {k:?} must have a text value, not a list or mapping"
+                    )));
+                }
+            };
+            Ok((k, s))
+        })
+        .collect()
+}

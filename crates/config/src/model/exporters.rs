@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::exporter_helper::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
+use super::exporter_helper::{
+    Compression, RetryConfig, SendingQueueConfig, TlsClientConfig, string_map,
+};
 use crate::duration;
 
 /// A configured exporter, by component type.
@@ -50,7 +52,7 @@ pub struct OtlpExporterConfig {
     /// `host:port`, optionally with an `http://` or `https://` scheme. Required.
     pub endpoint: String,
     /// Extra gRPC metadata sent with every request.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub headers: BTreeMap<String, String>,
     /// Request compression (default gzip).
     #[serde(default)]
@@ -87,7 +89,7 @@ pub struct OtlpHttpExporterConfig {
     #[serde(default)]
     pub metrics_endpoint: Option<String>,
     /// Extra HTTP headers sent with every request.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub headers: BTreeMap<String, String>,
     /// Request compression (default gzip).
     #[serde(default)]
