@@ -389,6 +389,8 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
     diags: &mut Diagnostics<'_>,
 ) -> Option<T> {
     let mut removed: Vec<Vec<Seg>> = Vec::new();
+    // Sequence items removed so far: (sequence path, index in the document).
+    let mut removed_items: Vec<(Vec<Seg>, usize)> = Vec::new();
     for _ in 0..MAX_ATTEMPTS {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(t) => return Some(t),
@@ -415,16 +417,50 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
             p.push(Seg::Key(key.to_string()));
             removed.contains(&p)
         });
+        let original = to_original(&segs, &removed_items);
         if !already_reported {
-            let full: Vec<Seg> = base.iter().cloned().chain(segs.iter().cloned()).collect();
+            let full: Vec<Seg> = base
+                .iter()
+                .cloned()
+                .chain(original.iter().cloned())
+                .collect();
             diags.error(&path_string(&full), tidy(&message));
         }
         if segs.is_empty() || !remove_at(&mut value, &segs) {
             return None;
         }
+        if let (Some(Seg::Index(_)), Some(Seg::Index(orig))) = (segs.last(), original.last()) {
+            removed_items.push((segs[..segs.len() - 1].to_vec(), *orig));
+        }
         removed.push(segs);
     }
     None
+}
+
+/// Maps a path in the current (partly removed) tree back to the document's indices: removing
+/// sequence item `i` shifts later items down, so their errors would point at the wrong line.
+fn to_original(segs: &[Seg], removed_items: &[(Vec<Seg>, usize)]) -> Vec<Seg> {
+    segs.iter()
+        .enumerate()
+        .map(|(i, seg)| match seg {
+            Seg::Index(current) => {
+                let mut gone: Vec<usize> = removed_items
+                    .iter()
+                    .filter(|(seq, _)| seq.as_slice() == &segs[..i])
+                    .map(|(_, orig)| *orig)
+                    .collect();
+                gone.sort_unstable();
+                let mut orig = *current;
+                for g in gone {
+                    if g <= orig {
+                        orig += 1;
+                    }
+                }
+                Seg::Index(orig)
+            }
+            key => key.clone(),
+        })
+        .collect()
 }
 
 /// The key named by serde's "unknown field `x`, expected ..." message.

@@ -1,8 +1,8 @@
 //! otelspool's configuration: OpenTelemetry-Collector-compatible YAML, parsed into typed structs.
 //!
 //! Loading runs four stages, each collecting every problem it finds:
-//! 1. [`env`]: `${env:NAME}` substitution on the raw text (lines stay exact);
-//! 2. [`yaml`]: YAML → `serde_json::Value` plus a key-path → line index;
+//! 1. `env`: `${env:NAME}` substitution on the raw text (lines stay exact);
+//! 2. `yaml`: YAML → `serde_json::Value` plus a key-path → line index;
 //! 3. `decode`: component dispatch by type and serde decoding with key paths, retrying past
 //!    each bad key so that all of them are reported;
 //! 4. `validate`: pure semantic checks (references, endpoints, limits).

@@ -248,3 +248,45 @@ fn env_and_top_level_errors() {
     assert_error(&errors, "connectors", 15, "not supported");
     assert_error(&errors, "extras", 17, "valid keys: receivers");
 }
+
+/// Scenario: two malformed items in one list (the first is dropped to keep decoding).
+/// Guarantees: the second is still reported at its own index and line.
+#[test]
+fn errors_in_later_list_items_keep_their_index() {
+    let text = "receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  attributes:
+    actions:
+      - action: insert
+        value: 1
+      - key: ok
+        action: delete
+      - key: c
+        action: extract
+exporters:
+  debug:
+service:
+  pipelines:
+    logs:
+      receivers: [otlp]
+      processors: [attributes]
+      exporters: [debug]
+";
+    let errors = errors_of(text);
+    assert_error(
+        &errors,
+        "processors.attributes.actions[0]",
+        8,
+        "missing required key \"key\"",
+    );
+    assert_error(
+        &errors,
+        "processors.attributes.actions[2].action",
+        13,
+        "\"extract\" is not",
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}
