@@ -6,7 +6,8 @@
 //! with a warning, the rest are errors with a specific message. Then serde decodes with
 //! `serde_path_to_error`; on each failure the error is recorded with its key path, the offending
 //! key is removed from the tree and decoding is retried (at most [`MAX_ATTEMPTS`] times), so one
-//! pass reports every unknown key and bad value instead of only the first.
+//! pass reports every unknown key and bad value instead of only the first. An empty nested key
+//! (`tls:` with no value) takes its defaults, as in otelcol.
 
 use std::collections::BTreeSet;
 
@@ -406,6 +407,20 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
             }
         }
         let message = err.into_inner().to_string();
+        // otelcol reads an empty key (`tls:`) as "defaults": do the same, silently.
+        let empty = if message.starts_with("invalid type: null, expected struct") {
+            Some(Value::Object(Map::new()))
+        } else if message.starts_with("invalid type: null, expected a sequence") {
+            Some(Value::Array(Vec::new()))
+        } else {
+            None
+        };
+        if let Some(empty) = empty
+            && let Some(slot) = get_mut_at(&mut value, &segs)
+        {
+            *slot = empty;
+            continue;
+        }
         if let Some(key) = unknown_field(&message)
             && segs.last() != Some(&Seg::Key(key.to_string()))
         {
@@ -502,6 +517,19 @@ fn tidy(message: &str) -> String {
 
 fn unknown_key_message(key: &str, valid: &[&str]) -> String {
     format!("unknown key {key:?} (valid keys: {})", valid.join(", "))
+}
+
+/// The value at `segs`, if any.
+fn get_mut_at<'v>(value: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
+    let mut cur = value;
+    for seg in segs {
+        cur = match (seg, cur) {
+            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 /// Removes the value at `segs` from `value`; false if there is nothing there.

@@ -199,3 +199,26 @@ fn numeric_header_values_stay_text() {
     assert_eq!(otlp.headers["X-Quoted"], "0042");
     assert_eq!(otlp.headers["X-Flag"], "true");
 }
+
+/// Scenario: nested settings written as empty keys (`tls:`, `sending_queue:`, `actions:`).
+/// Guarantees: they take their defaults, as in otelcol, without errors or warnings.
+#[test]
+fn empty_nested_keys_take_defaults() {
+    let body = "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  attributes:\n    actions:\nexporters:\n  debug:\n    sending_queue:\n    retry_on_failure:\n";
+    let text = format!(
+        "{body}{}",
+        PIPELINE.replace(
+            "exporters: [debug]",
+            "processors: [attributes]\n      exporters: [debug]"
+        )
+    );
+    let loaded = load_str(&text, "t.yaml", &|_| None).expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let Some(ExporterConfig::Debug(debug)) =
+        loaded.config.exporters.get(&ComponentId::new("debug"))
+    else {
+        panic!("debug missing");
+    };
+    assert_eq!(debug.sending_queue.queue_size, 1000);
+    assert!(debug.retry_on_failure.enabled);
+}
