@@ -277,7 +277,7 @@ fn check_queue(decoded: &Decoded, base: &str, q: &SendingQueueConfig, diags: &mu
     if q.enabled {
         for (key, v) in [
             ("num_consumers", q.num_consumers as u64),
-            ("queue_size", q.queue_size),
+            ("queue_size", q.queue_size.unwrap_or(1)),
             ("max_size_mib", q.max_size_mib),
         ] {
             if v == 0 {

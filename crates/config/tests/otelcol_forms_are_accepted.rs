@@ -66,7 +66,7 @@ fn exporter_defaults() {
     assert_eq!((r.multiplier, r.randomization_factor), (1.5, 0.5));
     assert_eq!(r.max_elapsed_time, None);
     let q = &otlp.sending_queue;
-    assert_eq!((q.enabled, q.num_consumers, q.queue_size), (true, 10, 1000));
+    assert_eq!((q.enabled, q.num_consumers, q.queue_size), (true, 10, None));
     assert_eq!((q.storage.as_ref(), q.when_full), (None, WhenFull::Block));
     let Some(ExporterConfig::OtlpHttp(http)) =
         loaded.config.exporters.get(&ComponentId::new("otlphttp"))
@@ -219,6 +219,6 @@ fn empty_nested_keys_take_defaults() {
     else {
         panic!("debug missing");
     };
-    assert_eq!(debug.sending_queue.queue_size, 1000);
+    assert_eq!(debug.sending_queue.queue_size, None);
     assert!(debug.retry_on_failure.enabled);
 }

@@ -69,7 +69,7 @@ fn sidecar_values_are_parsed() {
         queue.storage,
         Some(ComponentId::with_name("file_storage", "queue"))
     );
-    assert_eq!(queue.queue_size, 1000);
+    assert_eq!(queue.queue_size, None);
     assert_eq!(queue.max_size_mib, 512);
     assert_eq!(queue.when_full, WhenFull::Block);
 

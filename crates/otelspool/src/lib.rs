@@ -4,5 +4,10 @@
 //! A client is acknowledged only once its data is durable in every exporter's queue, and a
 //! queued record is deleted only after the backend accepted it.
 
+pub mod app;
 pub mod exporters;
+pub mod extensions;
 pub mod pipeline;
+pub mod processors;
+pub mod receivers;
+pub mod telemetry;

@@ -91,9 +91,11 @@ pub struct SendingQueueConfig {
     /// Concurrent senders draining the queue.
     #[serde(default = "default_num_consumers")]
     pub num_consumers: usize,
-    /// Maximum queued requests.
-    #[serde(default = "default_queue_size")]
-    pub queue_size: u64,
+    /// Maximum queued requests. `None` = not set: the runtime uses otelcol's 1000 for an
+    /// in-memory queue and [`default_persistent_queue_size`] for a persistent one, whose
+    /// entries are client requests before batching and whose real bound is `max_size_mib`.
+    #[serde(default)]
+    pub queue_size: Option<u64>,
     /// A `file_storage` extension making the queue persistent; `None` = in memory.
     #[serde(default)]
     pub storage: Option<ComponentId>,
@@ -110,7 +112,7 @@ impl Default for SendingQueueConfig {
         SendingQueueConfig {
             enabled: true,
             num_consumers: default_num_consumers(),
-            queue_size: default_queue_size(),
+            queue_size: None,
             storage: None,
             max_size_mib: default_max_size_mib(),
             when_full: WhenFull::Block,
@@ -168,6 +170,12 @@ pub fn default_num_consumers() -> usize {
 /// otelcol's default queue size: 1000 requests.
 pub fn default_queue_size() -> u64 {
     1000
+}
+
+/// Default entry limit of a persistent queue: 1,000,000 requests (about 48 MiB of index at
+/// the limit); the byte cap `max_size_mib` is what bounds it in practice.
+pub fn default_persistent_queue_size() -> u64 {
+    1_000_000
 }
 
 /// Default disk cap for a persistent queue: 512 MiB.

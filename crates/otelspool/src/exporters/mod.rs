@@ -23,3 +23,11 @@ pub use settings::{
     TlsSettings,
 };
 pub use tls::ensure_crypto_provider;
+
+pub mod consumer;
+pub mod dead_letter;
+pub mod debug;
+
+pub use consumer::{ConsumerContext, ConsumerSettings, Exporter, spawn_consumers};
+pub use dead_letter::DeadLetter;
+pub use debug::{DebugExporter, Verbosity};

@@ -13,9 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
+
+use crate::pipeline::PassThroughCodec;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Extensions, Request, Status};
@@ -219,46 +221,6 @@ fn configure_tls(endpoint: Endpoint, tls: &TlsSettings) -> Result<Endpoint, Buil
             tracing::debug!(error = %error_chain(&e), "using tls.ca_file without system roots");
             endpoint.tls_config(config).map_err(tls_error)
         }
-    }
-}
-
-/// A codec that moves bytes without touching them: the encoder writes the already-encoded
-/// request, the decoder returns the raw response message.
-#[derive(Debug, Clone, Copy, Default)]
-struct PassThroughCodec;
-
-impl Codec for PassThroughCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = PassThroughCodec;
-    type Decoder = PassThroughCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PassThroughCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        PassThroughCodec
-    }
-}
-
-impl Encoder for PassThroughCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.reserve(item.len());
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for PassThroughCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 

@@ -1,5 +1,14 @@
-//! The data path's shared vocabulary: signals and the payloads that flow between components.
+//! The data path's shared vocabulary: signals, payloads, refusals, the pass-through gRPC codec,
+//! and the fan-out of one request into every exporter queue of its pipelines.
 
+mod grpc_codec;
+mod payload;
+mod refusal;
+mod router;
 mod signal;
 
+pub use grpc_codec::PassThroughCodec;
+pub use payload::{Decoded, Payload, PayloadError};
+pub use refusal::Refusal;
+pub use router::{ExporterQueue, Pipeline, Router};
 pub use signal::Signal;

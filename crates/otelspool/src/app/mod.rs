@@ -1,0 +1,8 @@
+//! Wiring: config to running components (`build`), and the run loop with staged shutdown
+//! (`run`). The only place that knows every component kind.
+
+pub mod build;
+pub mod run;
+
+pub use build::{BuildError, Parts, build};
+pub use run::run;

@@ -1,0 +1,115 @@
+//! From a receiver to the queues: run a pipeline's processors, then append to every exporter
+//! queue of every pipeline the receiver feeds. The client is answered OK only when all those
+//! appends are durable.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use otelspool_queue::{AppendError, Queue};
+
+use super::{Payload, Refusal, Signal};
+use crate::processors::ProcessorChain;
+use crate::telemetry::Metrics;
+
+/// One exporter's queue for one signal.
+#[derive(Debug, Clone)]
+pub struct ExporterQueue {
+    /// The exporter id (`otlp/dash0`), the `exporter` metric label.
+    pub exporter: String,
+    /// The signal the queue holds.
+    pub signal: Signal,
+    /// The durable queue.
+    pub queue: Queue,
+}
+
+/// A `service.pipelines` entry at run time.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The pipeline id (`logs`, `logs/jobs`).
+    pub id: String,
+    /// Its processors, in order.
+    pub processors: ProcessorChain,
+    /// Its exporters' queues.
+    pub exporters: Vec<ExporterQueue>,
+    /// Where drops and failures are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Runs the processors and appends the result to every exporter queue.
+    pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
+        let payload = self.processors.apply(payload)?;
+        let appends = self.exporters.iter().map(|e| {
+            let body = payload.body.clone();
+            async move { (e, e.queue.append(payload.items as u32, body).await) }
+        });
+        let mut refusal = None;
+        for (e, result) in join_all(appends).await {
+            let Err(err) = result else { continue };
+            self.metrics
+                .enqueue_failed(&e.exporter, payload.signal, payload.items);
+            tracing::warn!(exporter = %e.exporter, pipeline = %self.id, error = %err, "could not queue data; the client is told to retry");
+            refusal = Some(match err {
+                AppendError::Full { reason, .. } => Refusal::QueueFull(reason),
+                AppendError::Io(reason) => Refusal::StorageFailed(reason),
+                AppendError::Closed => Refusal::ShuttingDown,
+                AppendError::TooLarge(n) => {
+                    Refusal::Invalid(format!("request of {n} bytes is too large to queue"))
+                }
+            });
+        }
+        refusal.map_or(Ok(()), Err)
+    }
+}
+
+/// What one receiver feeds: the pipelines of each signal that list it.
+#[derive(Debug, Default, Clone)]
+pub struct Router {
+    by_signal: [Vec<Arc<Pipeline>>; 3],
+}
+
+fn index(signal: Signal) -> usize {
+    match signal {
+        Signal::Logs => 0,
+        Signal::Traces => 1,
+        Signal::Metrics => 2,
+    }
+}
+
+impl Router {
+    /// Adds a pipeline of `signal`.
+    pub fn add(&mut self, signal: Signal, pipeline: Arc<Pipeline>) {
+        self.by_signal[index(signal)].push(pipeline);
+    }
+
+    /// True when some pipeline takes `signal`.
+    pub fn accepts(&self, signal: Signal) -> bool {
+        !self.by_signal[index(signal)].is_empty()
+    }
+
+    /// Admission before decoding: `Err` while any memory limiter on the way refuses.
+    pub fn admit(&self, signal: Signal) -> Result<(), Refusal> {
+        self.by_signal[index(signal)]
+            .iter()
+            .try_for_each(|p| p.processors.admit())
+    }
+
+    /// Sends the payload into every pipeline of its signal.
+    pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
+        let pipelines = &self.by_signal[index(payload.signal)];
+        match pipelines.as_slice() {
+            [] => Err(Refusal::Invalid(format!(
+                "no {} pipeline takes this receiver's data",
+                payload.signal
+            ))),
+            [one] => one.consume(payload).await,
+            many => {
+                let results = join_all(many.iter().map(|p| p.consume(payload.clone()))).await;
+                results
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+                    .map(|_| ())
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Receivers: where data enters. Only `otlp` (gRPC and HTTP) for now.
+
+pub mod otlp;

@@ -1,0 +1,196 @@
+//! OTLP/gRPC: the three `Export` services over a pass-through codec, so the client's bytes are
+//! validated once and queued untouched. gzip requests are accepted.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+
+use super::ReceiverContext;
+use crate::pipeline::{PassThroughCodec, Payload, Signal};
+
+const TRANSPORT: &str = "grpc";
+
+/// Settings of the gRPC server.
+#[derive(Debug, Clone)]
+pub struct GrpcSettings {
+    /// Largest request accepted, after decompression (`max_recv_msg_size_mib`).
+    pub max_recv_msg_size: usize,
+}
+
+/// Compile-time signal marker, because tonic routes by a `const NAME`.
+pub trait SignalMarker: Send + Sync + 'static {
+    /// The signal.
+    const SIGNAL: Signal;
+    /// The gRPC service name.
+    const SERVICE: &'static str;
+}
+
+/// Marker for the logs service.
+#[derive(Debug, Clone, Copy)]
+pub struct Logs;
+/// Marker for the trace service.
+#[derive(Debug, Clone, Copy)]
+pub struct Traces;
+/// Marker for the metrics service.
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics;
+
+impl SignalMarker for Logs {
+    const SIGNAL: Signal = Signal::Logs;
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+}
+impl SignalMarker for Traces {
+    const SIGNAL: Signal = Signal::Traces;
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+impl SignalMarker for Metrics {
+    const SIGNAL: Signal = Signal::Metrics;
+    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+}
+
+/// One OTLP `Export` service.
+pub struct ExportService<S> {
+    ctx: Arc<ReceiverContext>,
+    settings: GrpcSettings,
+    _signal: PhantomData<S>,
+}
+
+impl<S> Clone for ExportService<S> {
+    fn clone(&self) -> Self {
+        ExportService {
+            ctx: self.ctx.clone(),
+            settings: self.settings.clone(),
+            _signal: PhantomData,
+        }
+    }
+}
+
+impl<S: SignalMarker> NamedService for ExportService<S> {
+    const NAME: &'static str = S::SERVICE;
+}
+
+struct Export<S> {
+    ctx: Arc<ReceiverContext>,
+    _signal: PhantomData<S>,
+}
+
+impl<S: SignalMarker> UnaryService<Bytes> for Export<S> {
+    type Response = Bytes;
+    type Future = BoxFuture<'static, Result<Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            ctx.admit(TRANSPORT, S::SIGNAL)
+                .map_err(|r| r.to_grpc_status())?;
+            let payload = match Payload::from_protobuf(S::SIGNAL, request.into_inner()) {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.malformed(TRANSPORT, S::SIGNAL, &e);
+                    return Err(Status::invalid_argument(e.to_string()));
+                }
+            };
+            ctx.consume(TRANSPORT, payload, started)
+                .await
+                .map_err(|r| r.to_grpc_status())?;
+            // An empty Export*ServiceResponse: full success.
+            Ok(Response::new(Bytes::new()))
+        })
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for ExportService<S>
+where
+    S: SignalMarker,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != S::SIGNAL.grpc_path() {
+            return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
+        }
+        let method = Export::<S> {
+            ctx: self.ctx.clone(),
+            _signal: PhantomData,
+        };
+        let max = self.settings.max_recv_msg_size;
+        Box::pin(async move {
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = Grpc::new(PassThroughCodec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+fn service<S: SignalMarker>(
+    ctx: &Arc<ReceiverContext>,
+    settings: &GrpcSettings,
+) -> Option<ExportService<S>> {
+    ctx.router.accepts(S::SIGNAL).then(|| ExportService {
+        ctx: ctx.clone(),
+        settings: settings.clone(),
+        _signal: PhantomData,
+    })
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown`; in-flight requests finish first.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    ctx: Arc<ReceiverContext>,
+    settings: GrpcSettings,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(receiver = %ctx.id, address = ?addr, "OTLP/gRPC receiver listening");
+    let incoming = tokio_stream_wrapper(listener);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_optional_service(service::<Logs>(&ctx, &settings))
+        .add_optional_service(service::<Traces>(&ctx, &settings))
+        .add_optional_service(service::<Metrics>(&ctx, &settings))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+}
+
+/// Accepted connections as a stream, with `TCP_NODELAY`; accept errors are logged and skipped.
+fn tokio_stream_wrapper(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    futures::stream::unfold(listener, |listener| async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((Ok(stream), listener));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed on the OTLP/gRPC port");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,50 @@
+//! The Prometheus endpoint (`GET /metrics`), refreshing the queue gauges on every scrape.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{Metrics, QueueGauges};
+use crate::pipeline::ExporterQueue;
+
+struct MetricsState {
+    metrics: Arc<Metrics>,
+    queues: Vec<ExporterQueue>,
+}
+
+async fn scrape(State(s): State<Arc<MetricsState>>) -> impl IntoResponse {
+    for q in &s.queues {
+        s.metrics.observe_queue(&QueueGauges {
+            exporter: &q.exporter,
+            signal: q.signal,
+            stats: q.queue.stats(),
+            counters: q.queue.counters(),
+        });
+    }
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+/// Serves `/metrics` until `shutdown`.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    queues: Vec<ExporterQueue>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(address = ?listener.local_addr().ok(), "self-metrics listening on /metrics");
+    let state = Arc::new(MetricsState { metrics, queues });
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
