@@ -171,7 +171,8 @@ fn commit_group(
     if accepted.is_empty() {
         return;
     }
-    match write_and_sync(inner, dir, active, accepted) {
+    let mut rolled = Vec::new();
+    match write_and_sync(inner, dir, active, accepted, &mut rolled) {
         Ok(pending) => publish(inner, pending),
         Err((e, pending)) => {
             let msg = e.to_string();
@@ -179,7 +180,7 @@ fn commit_group(
             if let Some(a) = active.take() {
                 // Best effort: cut the unsynced tail so disk use stays as counted.
                 let _ = a.file.set_len(a.committed_len);
-                mark_inactive(inner, a.first_id);
+                rolled.push(a.first_id);
             }
             let mut st = inner.lock();
             st.write_error = Some(msg.clone());
@@ -189,6 +190,11 @@ fn commit_group(
                 let _ = p.reply.send(Err(AppendError::Io(msg.clone())));
             }
         }
+    }
+    // Only now, with this group's entries published (or refused), may a segment that was
+    // rolled away from be deleted for having no live entries.
+    for first_id in rolled {
+        mark_inactive(inner, first_id);
     }
 }
 
@@ -283,6 +289,7 @@ fn write_and_sync(
     dir: &Path,
     active: &mut Option<Active>,
     accepted: Vec<Admitted>,
+    rolled: &mut Vec<u64>,
 ) -> Result<Vec<Pending>, GroupError> {
     let opts = &inner.opts;
     let now = now_nanos();
@@ -307,7 +314,7 @@ fn write_and_sync(
                 }
                 let new = open_segment(inner, dir, id)?;
                 if let Some(old) = active.replace(new) {
-                    mark_inactive(inner, old.first_id);
+                    rolled.push(old.first_id);
                 }
             }
             let a = active
