@@ -159,7 +159,7 @@ fn deliver(ctx: &ConsumerContext, entries: Vec<Entry>) -> BoxFuture<'_, ()> {
 
 async fn send_with_retry(ctx: &ConsumerContext, body: Bytes) -> Outcome {
     let started = Instant::now();
-    let mut backoff = Backoff::new(ctx.settings.backoff.clone());
+    let mut backoff = Backoff::new(ctx.settings.backoff);
     let mut failures = 0u64;
     loop {
         let attempt = Instant::now();

@@ -97,7 +97,7 @@ fn refusal_answer(r: &Refusal, encoding: Encoding) -> Response {
     answer(r.http_status(), encoding, &r.to_string(), r.retry_after())
 }
 
-fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Response> {
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Box<Response>> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -111,14 +111,14 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Response> {
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
-        _ => Err(answer(
+        _ => Err(Box::new(answer(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Encoding::Json,
             &format!(
                 "unsupported content type {ct:?}; use application/x-protobuf or application/json"
             ),
             None,
-        )),
+        ))),
     }
 }
 
@@ -142,7 +142,7 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
         Ok(e) => e,
         Err(resp) => {
             ctx.malformed(TRANSPORT, signal, &"unsupported content type");
-            return resp;
+            return *resp;
         }
     };
     if let Err(r) = ctx.admit(TRANSPORT, signal) {
