@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use grpc::{GrpcSettings, serve_grpc};
-pub use http::{HttpSettings, serve_http};
+pub use http::{HttpSettings, router as http_router, serve_http};
 
 use crate::pipeline::{Payload, Refusal, Router, Signal};
 use crate::telemetry::Metrics;
