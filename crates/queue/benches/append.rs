@@ -27,8 +27,15 @@ async fn run(writers: usize, payload: usize, fsync: bool, secs: f64) {
     let drain = {
         let q = q.clone();
         tokio::spawn(async move {
-            let limits = BatchLimits { min_items: 1, linger: Duration::ZERO, max_items: 0, max_bytes: 8 << 20 };
-            while let Ok(Some(b)) = tokio::time::timeout(Duration::from_millis(500), q.next_batch(limits)).await {
+            let limits = BatchLimits {
+                min_items: 1,
+                linger: Duration::ZERO,
+                max_items: 0,
+                max_bytes: 8 << 20,
+            };
+            while let Ok(Some(b)) =
+                tokio::time::timeout(Duration::from_millis(500), q.next_batch(limits)).await
+            {
                 q.ack(&b.iter().map(|e| e.id).collect::<Vec<_>>());
             }
         })
@@ -69,10 +76,23 @@ async fn run(writers: usize, payload: usize, fsync: bool, secs: f64) {
 fn main() {
     let quick = std::env::args().any(|a| a == "QUICK");
     let secs = if quick { 0.5 } else { 2.0 };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("queue append benchmark ({} s per row, {} cores)", secs, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "queue append benchmark ({} s per row, {} cores)",
+        secs,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for fsync in [true, false] {
-        for (writers, payload) in [(1, 4096), (16, 4096), (64, 4096), (64, 32 * 1024), (256, 1024)] {
+        for (writers, payload) in [
+            (1, 4096),
+            (16, 4096),
+            (64, 4096),
+            (64, 32 * 1024),
+            (256, 1024),
+        ] {
             rt.block_on(run(writers, payload, fsync, secs));
         }
     }

@@ -40,6 +40,7 @@
 
 mod error;
 mod format;
+mod io;
 mod queue;
 mod recovery;
 mod state;
@@ -47,5 +48,6 @@ mod stats;
 mod writer;
 
 pub use error::{AppendError, OpenError};
+pub use io::{QueueIo, RealIo};
 pub use queue::{BatchLimits, Entry, Queue, QueueOptions, WhenFull};
 pub use stats::{QueueCounters, QueueStats, RecoveryReport};

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::error::{AppendError, OpenError};
 use crate::format::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::io::{QueueIo, RealIo};
 use crate::recovery;
 use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 use crate::stats::{QueueCounters, QueueStats, RecoveryReport};
@@ -47,6 +48,8 @@ pub struct QueueOptions {
     pub cache_bytes: u64,
     /// What to do when full.
     pub when_full: WhenFull,
+    /// Filesystem operations on segment files (tests inject faults here).
+    pub io: Arc<dyn QueueIo>,
 }
 
 impl QueueOptions {
@@ -61,6 +64,7 @@ impl QueueOptions {
             segment_bytes: 8 * 1024 * 1024,
             cache_bytes: 16 * 1024 * 1024,
             when_full: WhenFull::Block,
+            io: Arc::new(RealIo),
         }
     }
 }
@@ -97,7 +101,8 @@ pub(crate) struct Inner {
     pub notify: Notify,
     writer: Mutex<Option<Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    _dir_lock: Option<File>,
+    /// The folder's lock file, held (locked) until shutdown.
+    dir_lock: Mutex<Option<File>>,
 }
 
 impl Inner {
@@ -199,7 +204,7 @@ impl Queue {
             notify: Notify::new(),
             writer: Mutex::new(None),
             thread: Mutex::new(None),
-            _dir_lock: dir_lock,
+            dir_lock: Mutex::new(dir_lock),
         });
         if inner.opts.dir.is_some() {
             let (tx, rx) = mpsc::channel();
@@ -528,6 +533,14 @@ impl Queue {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        // Closing the lock file releases the folder for the next open.
+        drop(
+            self.inner
+                .dir_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
     }
 }
 

@@ -9,7 +9,7 @@
 //! hold garbage that recovery will cut) and the next append opens a fresh segment; ids are
 //! never reused. Callers get a retryable error, so nothing they were told is durable is lost.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::error::AppendError;
 use crate::format::{self, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::io::QueueIo;
 use crate::queue::{Inner, WhenFull};
 use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 
@@ -296,53 +297,62 @@ fn write_and_sync(
     let mut pending: Vec<Pending> = Vec::with_capacity(accepted.len());
     let mut buf: Vec<u8> = Vec::new();
     let mut touched: Vec<File> = Vec::new();
-    let mut iter = accepted.into_iter();
-    let result = (|| -> std::io::Result<()> {
-        for (id, items, payload, reply) in iter.by_ref() {
-            let frame_len = (FRAME_HEADER_LEN + payload.len()) as u64;
-            let roll = match active.as_ref() {
-                None => true,
-                Some(a) => {
-                    a.len + buf.len() as u64 > SEGMENT_HEADER_LEN
-                        && a.len + buf.len() as u64 + frame_len > opts.segment_bytes
-                }
-            };
-            if roll {
-                if let Some(a) = active.as_mut() {
-                    flush(a, &mut buf)?;
-                    touched.push(a.file.try_clone()?);
-                }
-                let new = open_segment(inner, dir, id)?;
-                if let Some(old) = active.replace(new) {
-                    rolled.push(old.first_id);
-                }
-            }
-            let a = active
-                .as_ref()
-                .ok_or_else(|| std::io::Error::other("no active segment"))?;
-            let offset = a.len + buf.len() as u64;
-            format::encode_frame(&mut buf, id, now, items, &payload);
-            pending.push(Pending {
+    let mut failure = None;
+    for (id, items, payload, reply) in accepted {
+        if failure.is_none() {
+            let placed = place(
+                inner,
+                dir,
+                active,
+                &mut buf,
+                &mut touched,
+                rolled,
                 id,
-                appended_at: now,
-                items,
-                payload,
-                reply,
-                segment: a.first_id,
-                offset,
-            });
-        }
-        if let Some(a) = active.as_mut() {
-            flush(a, &mut buf)?;
-            touched.push(a.file.try_clone()?);
-        }
-        if opts.fsync {
-            for f in &touched {
-                f.sync_data()?;
+                payload.len(),
+            );
+            match placed {
+                Ok((segment, offset)) => {
+                    format::encode_frame(&mut buf, id, now, items, &payload);
+                    pending.push(Pending {
+                        id,
+                        appended_at: now,
+                        items,
+                        payload,
+                        reply,
+                        segment,
+                        offset,
+                    });
+                    continue;
+                }
+                Err(e) => failure = Some(e),
             }
         }
-        Ok(())
-    })();
+        // Every admitted append is answered, failed ones included.
+        pending.push(Pending {
+            id,
+            appended_at: now,
+            items,
+            payload,
+            reply,
+            segment: 0,
+            offset: 0,
+        });
+    }
+    let result = match failure {
+        Some(e) => Err(e),
+        None => (|| {
+            if let Some(a) = active.as_mut() {
+                flush(&*opts.io, a, &mut buf)?;
+                touched.push(a.file.try_clone()?);
+            }
+            if opts.fsync {
+                for f in &touched {
+                    opts.io.sync(f)?;
+                }
+            }
+            Ok(())
+        })(),
+    };
     match result {
         Ok(()) => {
             if let Some(a) = active.as_mut() {
@@ -350,29 +360,51 @@ fn write_and_sync(
             }
             Ok(pending)
         }
-        Err(e) => {
-            // Unwritten appends of this group fail too.
-            for (id, items, payload, reply) in iter {
-                pending.push(Pending {
-                    id,
-                    appended_at: now,
-                    items,
-                    payload,
-                    reply,
-                    segment: 0,
-                    offset: 0,
-                });
-            }
-            Err((e, pending))
-        }
+        Err(e) => Err((e, pending)),
     }
 }
 
-fn flush(a: &mut Active, buf: &mut Vec<u8>) -> std::io::Result<()> {
+/// Finds where the next frame goes, rolling to a new segment when the active one is full.
+#[allow(clippy::too_many_arguments)]
+fn place(
+    inner: &Inner,
+    dir: &Path,
+    active: &mut Option<Active>,
+    buf: &mut Vec<u8>,
+    touched: &mut Vec<File>,
+    rolled: &mut Vec<u64>,
+    id: u64,
+    payload_len: usize,
+) -> std::io::Result<(u64, u64)> {
+    let frame_len = (FRAME_HEADER_LEN + payload_len) as u64;
+    let roll = match active.as_ref() {
+        None => true,
+        Some(a) => {
+            let used = a.len + buf.len() as u64;
+            used > SEGMENT_HEADER_LEN && used + frame_len > inner.opts.segment_bytes
+        }
+    };
+    if roll {
+        if let Some(a) = active.as_mut() {
+            flush(&*inner.opts.io, a, buf)?;
+            touched.push(a.file.try_clone()?);
+        }
+        let new = open_segment(inner, dir, id)?;
+        if let Some(old) = active.replace(new) {
+            rolled.push(old.first_id);
+        }
+    }
+    let a = active
+        .as_ref()
+        .ok_or_else(|| std::io::Error::other("no active segment"))?;
+    Ok((a.first_id, a.len + buf.len() as u64))
+}
+
+fn flush(io: &dyn QueueIo, a: &mut Active, buf: &mut Vec<u8>) -> std::io::Result<()> {
     if buf.is_empty() {
         return Ok(());
     }
-    a.file.write_all(buf)?;
+    io.write(&mut a.file, buf)?;
     a.len += buf.len() as u64;
     buf.clear();
     Ok(())
@@ -392,13 +424,14 @@ fn mark_inactive(inner: &Inner, first_id: u64) {
 
 fn open_segment(inner: &Inner, dir: &Path, first_id: u64) -> std::io::Result<Active> {
     let path = dir.join(format::segment_file_name(first_id));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)?;
-    file.write_all(&format::segment_header())?;
+    let io = &*inner.opts.io;
+    let mut file = io.create(&path)?;
+    if let Err(e) = io.write(&mut file, &format::segment_header()) {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
     if inner.opts.fsync {
-        file.sync_data()?;
+        io.sync(&file)?;
         File::open(dir)?.sync_all()?;
     }
     let reader = Arc::new(File::open(&path)?);
