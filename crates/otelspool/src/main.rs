@@ -40,17 +40,21 @@ fn load(cli: &Cli) -> Result<otelspool_config::Loaded, String> {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn"))
     });
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal() && !json)
+        .with_target(false);
+    if json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.init();
+    }
 }
 
 fn main() -> ExitCode {
@@ -95,7 +99,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&loaded.config.service.telemetry.logs.level);
+    let logs = &loaded.config.service.telemetry.logs;
+    init_logging(&logs.level, logs.encoding == "json");
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -375,19 +375,30 @@ async fn resource_exhausted_with_retry_info_is_retried_after_its_delay() {
     );
 }
 
-/// Scenario: the backend answers ResourceExhausted without RetryInfo.
-/// Guarantees: permanent, as otelcol's otlp exporter.
+/// Scenario: the backend throttles with ResourceExhausted and no RetryInfo.
+/// Guarantees: retried (otelcol drops it, losing throttled data); a size-limit refusal with
+/// the same code stays permanent.
 #[tokio::test]
-async fn resource_exhausted_without_retry_info_is_permanent() {
-    let backend = Backend::new(Behavior::Fail(Code::ResourceExhausted, "quota"));
+async fn resource_exhausted_without_retry_info_is_retried_unless_about_size() {
+    let backend = Backend::new(Behavior::Fail(Code::ResourceExhausted, "quota exceeded"));
     let addr = start(&backend, false).await;
     let exporter = OtlpGrpcExporter::new(settings(addr)).unwrap();
-
     let err = exporter
         .export(Signal::Logs, encoded(&sample_logs(1)))
         .await
         .unwrap_err();
+    assert_eq!(err.action, RetryAction::Retry { after: None });
 
+    let backend = Backend::new(Behavior::Fail(
+        Code::ResourceExhausted,
+        "message larger than max",
+    ));
+    let addr = start(&backend, false).await;
+    let exporter = OtlpGrpcExporter::new(settings(addr)).unwrap();
+    let err = exporter
+        .export(Signal::Logs, encoded(&sample_logs(1)))
+        .await
+        .unwrap_err();
     assert_eq!(err.action, RetryAction::DontRetry);
 }
 

@@ -139,8 +139,8 @@ pub struct RetryConfig {
     /// Jitter, 0..=1.
     #[serde(default = "default_randomization_factor")]
     pub randomization_factor: f64,
-    /// Give up after this long. `None` = not set by the user (the runtime never gives up on a
-    /// persistent queue, unlike otelcol's 300s default); `Some(ZERO)` = never give up.
+    /// Give up after this long. `None` = not set by the user (the runtime never gives up, unlike
+    /// otelcol's 300s default); `Some(ZERO)` = never give up.
     #[serde(default, with = "duration::optional")]
     pub max_elapsed_time: Option<Duration>,
 }

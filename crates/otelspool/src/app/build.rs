@@ -26,8 +26,9 @@ use crate::receivers::otlp::{GrpcSettings, HttpSettings, ReceiverContext};
 use crate::telemetry::Metrics;
 use crate::telemetry::process::total_memory_bytes;
 
-/// Largest merged export request when the pipeline sets no `send_batch_max_size`: under the
-/// 4 MiB gRPC message limit most OTLP servers (otelcol's receivers among them) enforce.
+/// Largest merged export request in bytes (`send_batch_max_size` limits items; this limits
+/// bytes): under the 4 MiB gRPC message limit most OTLP servers (otelcol's among them)
+/// enforce. A single request larger than this is still sent, alone.
 const DEFAULT_MAX_BATCH_BYTES: u64 = 3 * 1024 * 1024;
 /// Payload bytes each persistent queue keeps in memory so fresh data is not read back.
 const QUEUE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -386,7 +387,7 @@ async fn open_queue(
             _ => None,
         });
     if !q.enabled {
-        tracing::warn!(exporter = %eid, "sending_queue.enabled is false; otelspool still queues (in memory) so that a slow backend never blocks or drops");
+        tracing::warn!(exporter = %eid, persistent = storage.is_some(), "sending_queue.enabled is false; otelspool still queues (on disk when storage is set, else in memory) so that a slow backend never blocks or drops");
     }
     let dir: Option<PathBuf> =
         storage.map(|fs| fs.directory.join(folder_name(eid)).join(signal.as_str()));

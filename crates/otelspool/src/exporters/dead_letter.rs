@@ -3,7 +3,8 @@
 //!
 //! Format: a sequence of records `len: u32 LE | crc32: u32 LE | payload`, where the payload is
 //! the encoded `Export*ServiceRequest` exactly as it was sent. One file per exporter and
-//! signal, `<queue dir>/dead-letter.bin` (or a temp-free path for in-memory queues).
+//! signal, `<queue dir>/dead-letter.bin`. In-memory queues have no folder: there, rejected
+//! data is logged and counted in `otelcol_exporter_send_failed_*`, and dropped.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -111,10 +111,16 @@ impl Accepted {
     }
 }
 
-/// Classifies a gRPC status as otelcol's `otlp` exporter does: retry `Cancelled`,
-/// `DeadlineExceeded`, `Aborted`, `OutOfRange`, `Unavailable`, `DataLoss`;
-/// `ResourceExhausted` only when the status carries `google.rpc.RetryInfo` (its delay becomes
-/// `after`); everything else is permanent.
+/// Classifies a gRPC status. Retried, as by otelcol's `otlp` exporter: `Cancelled`,
+/// `DeadlineExceeded`, `Aborted`, `OutOfRange`, `Unavailable`, `DataLoss` (a
+/// `google.rpc.RetryInfo` delay becomes `after`). Retried where otelcol gives up, because for
+/// a lossless sidecar these mean "not now", not "never":
+/// - `ResourceExhausted` without `RetryInfo` (throttling; otelcol drops it), unless the message
+///   says the request is too large, which no retry can fix;
+/// - `Unauthenticated` and `PermissionDenied` (a missing or rotating token: data stays queued
+///   until the credentials are fixed, instead of being thrown away).
+///
+/// Everything else is permanent.
 pub fn classify_grpc(status: &tonic::Status) -> RetryAction {
     let retry_info_delay = || status.get_details_retry_info().map(|info| info.retry_delay);
     match status.code() {
@@ -128,18 +134,27 @@ pub fn classify_grpc(status: &tonic::Status) -> RetryAction {
         },
         Code::ResourceExhausted => match retry_info_delay() {
             Some(after) => RetryAction::Retry { after },
-            None => RetryAction::DontRetry,
+            None if is_size_limit(status.message()) => RetryAction::DontRetry,
+            None => RetryAction::Retry { after: None },
         },
+        Code::Unauthenticated | Code::PermissionDenied => RetryAction::Retry { after: None },
         _ => RetryAction::DontRetry,
     }
 }
 
-/// Classifies an HTTP error status as otelcol's `otlphttp` exporter does: retry 429, 502, 503
-/// and 504, honouring `Retry-After` (delay-seconds or HTTP-date); everything else is
-/// permanent.
+/// True when a refusal is about the request's size (retrying the same bytes cannot help).
+fn is_size_limit(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("larger than") || m.contains("too large") || m.contains("message length")
+}
+
+/// Classifies an HTTP error status: retry 429, 502, 503 and 504 as otelcol's `otlphttp`
+/// exporter does, honouring `Retry-After` (delay-seconds or HTTP-date); also 401, 403 and 408
+/// (credentials being fixed, a request timeout), where otelcol gives up. Everything else
+/// (400, 404, 413, other 5xx) is permanent.
 pub fn classify_http(status: u16, retry_after: Option<&str>) -> RetryAction {
     match status {
-        429 | 502 | 503 | 504 => RetryAction::Retry {
+        401 | 403 | 408 | 429 | 502 | 503 | 504 => RetryAction::Retry {
             after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
         },
         _ => RetryAction::DontRetry,
@@ -238,19 +253,25 @@ mod tests {
             Code::Unavailable,
             Code::DataLoss,
         ];
-        for code in retry {
+        for code in retry.into_iter().chain([
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::ResourceExhausted,
+        ]) {
             let action = classify_grpc(&tonic::Status::new(code, "x"));
             assert_eq!(action, RetryAction::Retry { after: None }, "{code:?}");
         }
+        let too_large = tonic::Status::new(
+            Code::ResourceExhausted,
+            "grpc: received message larger than max (5000000 vs. 4194304)",
+        );
+        assert_eq!(classify_grpc(&too_large), RetryAction::DontRetry);
         let permanent = [
             Code::InvalidArgument,
-            Code::Unauthenticated,
-            Code::PermissionDenied,
             Code::NotFound,
             Code::Unknown,
             Code::Internal,
             Code::Unimplemented,
-            Code::ResourceExhausted,
         ];
         for code in permanent {
             let action = classify_grpc(&tonic::Status::new(code, "x"));
@@ -272,10 +293,10 @@ mod tests {
 
     #[test]
     fn http_statuses_classify_like_otlphttp() {
-        for s in [429, 502, 503, 504] {
+        for s in [401, 403, 408, 429, 502, 503, 504] {
             assert_eq!(classify_http(s, None), RetryAction::Retry { after: None });
         }
-        for s in [400, 401, 403, 404, 413, 500, 501] {
+        for s in [400, 404, 413, 500, 501] {
             assert_eq!(classify_http(s, Some("3")), RetryAction::DontRetry);
         }
         assert_eq!(

@@ -140,9 +140,40 @@ where
             let mut grpc = Grpc::new(PassThroughCodec)
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(method, req).await)
+            Ok(permanent_decode_errors(grpc.unary(method, req).await))
         })
     }
+}
+
+/// tonic answers a frame over the size limit with `OutOfRange` and undecompressable gzip with
+/// `Internal`; SDKs retry the first, so a request that can never fit would be resent forever.
+/// Answer as grpc-go (and so otelcol) does: `ResourceExhausted` for size, `InvalidArgument`
+/// for a corrupt body.
+fn permanent_decode_errors(
+    mut resp: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = resp.headers_mut();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok());
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let replacement = match code {
+        Some(c) if c == tonic::Code::OutOfRange as i32 => Some(tonic::Code::ResourceExhausted),
+        Some(c)
+            if c == tonic::Code::Internal as i32 && message.starts_with("Error decompressing") =>
+        {
+            Some(tonic::Code::InvalidArgument)
+        }
+        _ => None,
+    };
+    if let Some(code) = replacement {
+        headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+    }
+    resp
 }
 
 fn service<S: SignalMarker>(
