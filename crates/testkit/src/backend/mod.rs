@@ -407,7 +407,8 @@ fn write_ready_file(path: &std::path::Path, bound: &BoundAddrs) -> anyhow::Resul
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
