@@ -10,4 +10,5 @@ pub mod extensions;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;
+pub mod server;
 pub mod telemetry;

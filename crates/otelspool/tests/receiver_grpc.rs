@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otelspool::pipeline::{ExporterQueue, PassThroughCodec, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
-use otelspool::receivers::otlp::{GrpcSettings, ReceiverContext, serve_grpc};
+use otelspool::receivers::otlp::{GrpcSettings, InFlightBudget, ReceiverContext, serve_grpc};
 use otelspool::telemetry::Metrics;
 use otelspool_queue::{Queue, QueueOptions};
 use prost::Message;
@@ -45,6 +45,7 @@ async fn start(max_recv_msg_size: usize) -> Harness {
         id: "otlp".into(),
         router,
         metrics,
+        in_flight: InFlightBudget::new(64 << 20),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -22,7 +22,7 @@ use crate::processors::{
     ActionKind, AttributeAction, MemoryLimiter, MemoryLimits, Processor, ProcessorChain,
     ValueSource, any_value_from_json,
 };
-use crate::receivers::otlp::{GrpcSettings, HttpSettings, ReceiverContext};
+use crate::receivers::otlp::{GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext};
 use crate::telemetry::Metrics;
 use crate::telemetry::process::total_memory_bytes;
 
@@ -30,6 +30,8 @@ use crate::telemetry::process::total_memory_bytes;
 /// bytes): under the 4 MiB gRPC message limit most OTLP servers (otelcol's among them)
 /// enforce. A single request larger than this is still sent, alone.
 const DEFAULT_MAX_BATCH_BYTES: u64 = 3 * 1024 * 1024;
+/// Most memory the requests in flight at one receiver may hold.
+const MAX_IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
 /// Payload bytes each persistent queue keeps in memory so fresh data is not read back.
 const QUEUE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -184,10 +186,17 @@ pub async fn build(
         let Some(cfg::ReceiverConfig::Otlp(r)) = config.receivers.get(&rid) else {
             return Err(BuildError::Invalid(format!("unknown receiver {rid}")));
         };
+        // Requests in flight may hold half the memory limiter's soft limit, 256 MiB at most.
+        let budget = router
+            .memory_soft_limit()
+            .map_or(MAX_IN_FLIGHT_BYTES, |soft| {
+                (soft / 2).min(MAX_IN_FLIGHT_BYTES)
+            });
         let ctx = Arc::new(ReceiverContext {
             id: rid.to_string(),
             router,
             metrics: metrics.clone(),
+            in_flight: InFlightBudget::new(budget),
         });
         receivers.push(ReceiverParts {
             ctx,

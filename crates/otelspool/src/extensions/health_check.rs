@@ -106,9 +106,7 @@ pub async fn serve_health(
     let app = Router::new()
         .route(&path, get(health_handler))
         .with_state(health);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    crate::server::serve(listener, app, shutdown).await
 }
 
 #[cfg(test)]

@@ -94,6 +94,15 @@ impl Router {
             .try_for_each(|p| p.processors.admit())
     }
 
+    /// The lowest soft memory limit over every pipeline this router feeds.
+    pub fn memory_soft_limit(&self) -> Option<u64> {
+        self.by_signal
+            .iter()
+            .flatten()
+            .filter_map(|p| p.processors.memory_soft_limit())
+            .min()
+    }
+
     /// Sends the payload into every pipeline of its signal.
     pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
         let pipelines = &self.by_signal[index(payload.signal)];

@@ -48,6 +48,17 @@ impl ProcessorChain {
         Ok(())
     }
 
+    /// The lowest soft memory limit of the chain's memory limiters, if it has any.
+    pub fn memory_soft_limit(&self) -> Option<u64> {
+        self.processors
+            .iter()
+            .filter_map(|p| match p {
+                Processor::MemoryLimiter(l) => Some(l.limits().soft_limit()),
+                _ => None,
+            })
+            .min()
+    }
+
     /// Runs the chain. Data is decoded once and re-encoded once, and only when some
     /// processor changes it; otherwise the client's bytes go to the queue untouched.
     pub fn apply(&self, payload: Payload) -> Result<Payload, Refusal> {

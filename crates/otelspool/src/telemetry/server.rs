@@ -44,7 +44,5 @@ pub async fn serve_metrics(
     let app = Router::new()
         .route("/metrics", get(scrape))
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    crate::server::serve(listener, app, shutdown).await
 }

@@ -93,9 +93,15 @@ impl<S: SignalMarker> UnaryService<Bytes> for Export<S> {
         let ctx = self.ctx.clone();
         Box::pin(async move {
             let started = Instant::now();
-            ctx.admit(TRANSPORT, S::SIGNAL)
+            let body = request.into_inner();
+            let _permit = ctx
+                .admit(
+                    TRANSPORT,
+                    S::SIGNAL,
+                    body.len().saturating_mul(super::DECODE_EXPANSION),
+                )
                 .map_err(|r| r.to_grpc_status())?;
-            let payload = match Payload::from_protobuf(S::SIGNAL, request.into_inner()) {
+            let payload = match Payload::from_protobuf(S::SIGNAL, body) {
                 Ok(p) => p,
                 Err(e) => {
                     ctx.malformed(TRANSPORT, S::SIGNAL, &e);

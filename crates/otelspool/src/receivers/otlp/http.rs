@@ -25,6 +25,8 @@ use super::ReceiverContext;
 use crate::pipeline::{Decoded, Payload, Refusal, Signal};
 
 const TRANSPORT: &str = "http";
+/// Time a client has to send its whole body once the headers arrived.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
@@ -145,10 +147,25 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
             return *resp;
         }
     };
-    if let Err(r) = ctx.admit(TRANSPORT, signal) {
-        return refusal_answer(&r, encoding);
-    }
     let limit = state.settings.max_request_body_size;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let compressed = req.headers().get(header::CONTENT_ENCODING).is_some();
+    // The inflated size of a compressed body is unknown until read: plan for the limit.
+    let expected = match declared {
+        Some(n) if !compressed => n.min(limit),
+        _ => limit,
+    };
+    let _permit = match ctx.admit(
+        TRANSPORT,
+        signal,
+        expected.saturating_mul(super::DECODE_EXPANSION),
+    ) {
+        Ok(p) => p,
+        Err(r) => return refusal_answer(&r, encoding),
+    };
     let too_large = |what: &str| {
         answer(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -157,10 +174,6 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
             None,
         )
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         ctx.malformed(TRANSPORT, signal, &"body too large");
         return too_large("request body");
@@ -181,7 +194,20 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
             );
         }
     };
-    let body = match Limited::new(req.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), limit).collect(),
+    );
+    let Ok(read) = read.await else {
+        ctx.malformed(TRANSPORT, signal, &"body read timeout");
+        return answer(
+            StatusCode::REQUEST_TIMEOUT,
+            encoding,
+            "request body not received in time",
+            None,
+        );
+    };
+    let body = match read {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             ctx.malformed(TRANSPORT, signal, &e);
@@ -262,9 +288,7 @@ pub async fn serve_http(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(receiver = %ctx.id, address = ?listener.local_addr().ok(), "OTLP/HTTP receiver listening");
-    axum::serve(listener, router(ctx, settings))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    crate::server::serve(listener, router(ctx, settings), shutdown).await
 }
 
 #[cfg(test)]
