@@ -118,40 +118,49 @@ pub async fn build(
     }
 
     // Queues: one per (exporter, signal) in use; batch shape from the first pipeline using it.
+    // They are opened concurrently: each open scans its backlog from disk.
+    let mut wanted: BTreeMap<(cfg::ComponentId, Signal), &cfg::PipelineConfig> = BTreeMap::new();
+    for (pid, p) in &config.service.pipelines {
+        for eid in &p.exporters {
+            wanted
+                .entry((eid.clone(), signal_of(pid.signal)))
+                .or_insert(p);
+        }
+    }
+    let (exporters, metrics_ref, retry_ref) = (&exporters, &metrics, &retry_stop);
+    let opened = futures::future::join_all(wanted.iter().map(|((eid, signal), p)| async move {
+        let e = config
+            .exporters
+            .get(eid)
+            .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
+        let exporter = exporters
+            .get(eid)
+            .cloned()
+            .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
+        let (queue, dead_letter) = open_queue(config, eid, e.sending_queue(), *signal).await?;
+        let eq = ExporterQueue {
+            exporter: eid.to_string(),
+            signal: *signal,
+            queue: queue.clone(),
+        };
+        let consumer = ConsumerContext {
+            exporter_id: eid.to_string(),
+            signal: *signal,
+            exporter,
+            queue,
+            dead_letter,
+            settings: consumer_settings(config, p, e),
+            metrics: metrics_ref.clone(),
+            shutdown: retry_ref.clone(),
+        };
+        Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer)))
+    }))
+    .await;
     let mut queues: BTreeMap<(cfg::ComponentId, Signal), (ExporterQueue, ConsumerContext)> =
         BTreeMap::new();
-    for (pid, p) in &config.service.pipelines {
-        let signal = signal_of(pid.signal);
-        for eid in &p.exporters {
-            if queues.contains_key(&(eid.clone(), signal)) {
-                continue;
-            }
-            let e = config
-                .exporters
-                .get(eid)
-                .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
-            let exporter = exporters
-                .get(eid)
-                .cloned()
-                .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
-            let (queue, dead_letter) = open_queue(config, eid, e.sending_queue(), signal).await?;
-            let eq = ExporterQueue {
-                exporter: eid.to_string(),
-                signal,
-                queue: queue.clone(),
-            };
-            let consumer = ConsumerContext {
-                exporter_id: eid.to_string(),
-                signal,
-                exporter,
-                queue,
-                dead_letter,
-                settings: consumer_settings(config, p, e),
-                metrics: metrics.clone(),
-                shutdown: retry_stop.clone(),
-            };
-            queues.insert((eid.clone(), signal), (eq, consumer));
-        }
+    for result in opened {
+        let (key, value) = result?;
+        queues.insert(key, value);
     }
 
     // Pipelines and the routers of the receivers that feed them.
