@@ -19,6 +19,9 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 use crate::stats::{QueueCounters, QueueStats, RecoveryReport};
 use crate::writer::{self, Command, now_nanos};
 
+/// Smallest segment size used when the byte limit is small.
+const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
+
 /// What to do with an append when the queue is at a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenFull {
@@ -137,7 +140,12 @@ fn io_err(path: &std::path::Path, source: std::io::Error) -> OpenError {
 impl Queue {
     /// Opens (or creates) a queue and recovers whatever its directory holds. Blocking: call it
     /// at start-up or from `spawn_blocking`.
-    pub fn open(opts: QueueOptions) -> Result<(Queue, RecoveryReport), OpenError> {
+    pub fn open(mut opts: QueueOptions) -> Result<(Queue, RecoveryReport), OpenError> {
+        // At least ~16 segments fit under the byte limit, so that drained or dropped data is
+        // given back in steps smaller than the limit itself.
+        opts.segment_bytes = opts
+            .segment_bytes
+            .min((opts.max_bytes / 16).max(MIN_SEGMENT_BYTES));
         let mut state = State::default();
         let mut report = RecoveryReport::default();
         let mut dir_lock = None;
@@ -189,6 +197,7 @@ impl Queue {
                     },
                 );
             }
+            state.published_end = state.next_id;
             state.watermark = state.entries.front().map_or(state.next_id, |e| e.id);
             state.cursor_id = state.watermark;
             state.ledger_dirty = true;
@@ -288,6 +297,7 @@ impl Queue {
         }
         let id = st.next_id;
         st.next_id += 1;
+        st.published_end = st.next_id;
         st.live_entries += 1;
         st.live_items += u64::from(items);
         st.payload_bytes += len;
@@ -435,14 +445,18 @@ impl Queue {
         Some(out)
     }
 
-    /// Acknowledges entries: the backend has them (or they were dead-lettered). Their space
-    /// is given back once every entry of a segment is acknowledged.
+    /// Acknowledges entries handed out by [`Queue::next_batch`]: the backend has them (or they
+    /// were dead-lettered). Ids not in flight are ignored. Space is given back once every
+    /// entry of a segment is acknowledged.
     pub fn ack(&self, ids: &[u64]) {
         let mut deletable = Vec::new();
         {
             let mut st = self.inner.lock();
             for &id in ids {
+                // Only entries handed out (in flight) can be acknowledged; a stale ack, e.g.
+                // for an id handed out before a restart, must not finish a live entry.
                 if let Some(idx) = st.position(id)
+                    && st.entries[idx].state == EntryState::InFlight
                     && let Some(seg) = st.finish(idx)
                     && let Some(meta) = st.take_segment(seg)
                 {

@@ -56,7 +56,12 @@ pub(crate) struct State {
     /// No entry with a smaller id is unread.
     pub cursor_id: u64,
     pub segments: BTreeMap<u64, SegmentMeta>,
+    /// The next id to assign (the writer assigns ids before the frames are synced).
     pub next_id: u64,
+    /// One past the last published id: entries below it are visible to readers. Ids between
+    /// this and `next_id` are being written and must be neither skipped by readers nor
+    /// counted as acknowledged.
+    pub published_end: u64,
     /// Every id below this is done.
     pub watermark: u64,
     pub live_entries: u64,
@@ -110,7 +115,7 @@ impl State {
         {
             self.entries.pop_front();
         }
-        self.watermark = self.entries.front().map_or(self.next_id, |e| e.id);
+        self.watermark = self.entries.front().map_or(self.published_end, |e| e.id);
     }
 
     /// Index of the first unread entry, advancing the cursor past finished ones.
@@ -118,7 +123,7 @@ impl State {
         let start = self.entries.partition_point(|e| e.id < self.cursor_id);
         let idx =
             (start..self.entries.len()).find(|&i| self.entries[i].state == EntryState::Unread);
-        self.cursor_id = idx.map_or(self.next_id, |i| self.entries[i].id);
+        self.cursor_id = idx.map_or(self.published_end, |i| self.entries[i].id);
         idx
     }
 

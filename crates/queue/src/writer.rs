@@ -107,6 +107,8 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
                 None
             };
         }
+        // A drained active segment gives its space back before new data is admitted.
+        retire_drained_active(&inner, &mut active);
         if !appends.is_empty() {
             commit_group(&inner, &dir, &mut active, appends);
         }
@@ -119,6 +121,22 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
         }
     }
     write_ledger_if_dirty(&inner, &dir);
+}
+
+/// Closes the active segment when every record in it is acknowledged, so the file is deleted
+/// now instead of waiting to fill up (with a small byte limit it might never roll over).
+fn retire_drained_active(inner: &Inner, active: &mut Option<Active>) {
+    let drained = active.as_ref().is_some_and(|a| {
+        a.len > SEGMENT_HEADER_LEN
+            && inner
+                .lock()
+                .segments
+                .get(&a.first_id)
+                .is_some_and(|s| s.live == 0)
+    });
+    if drained && let Some(a) = active.take() {
+        mark_inactive(inner, a.first_id);
+    }
 }
 
 fn delete_segment(inner: &Inner, seg: SegmentMeta) {
@@ -483,6 +501,7 @@ fn publish(inner: &Inner, pending: Vec<Pending>) {
             state: EntryState::Unread,
             payload: cache.then(|| p.payload.clone()),
         });
+        st.published_end = st.published_end.max(p.id + 1);
     }
     drop(st);
     inner.notify.notify_waiters();
