@@ -9,7 +9,9 @@
 //! - A permanent failure of a merged batch is retried entry by entry, so one bad request does
 //!   not take good ones with it; what the backend still rejects goes to the dead-letter file,
 //!   is counted in `otelcol_exporter_send_failed_*` and logged with the reason.
-//! - On shutdown, a batch waiting for a retry goes back to the queue, which keeps it on disk.
+//! - A batch that failed with a retryable error goes back to the queue while its consumer
+//!   waits out the backoff, so consumers hold only what is being sent at this moment.
+//! - At shutdown, unsent data simply stays in the queue, on disk.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,10 +87,10 @@ pub struct ConsumerContext {
     pub shutdown: CancellationToken,
 }
 
-enum Outcome {
+enum Attempt {
     Sent(Accepted),
+    Retry(ExportError, Option<Duration>),
     Rejected(ExportError),
-    Shutdown,
 }
 
 /// Starts `num_consumers` consumer tasks.
@@ -96,13 +98,57 @@ pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>>
     (0..ctx.settings.num_consumers.max(1))
         .map(|_| {
             let ctx = ctx.clone();
-            tokio::spawn(async move {
-                while let Some(entries) = ctx.queue.next_batch(ctx.settings.limits).await {
-                    deliver(&ctx, entries).await;
-                }
-            })
+            tokio::spawn(async move { consume(&ctx).await })
         })
         .collect()
+}
+
+/// One consumer: take a batch, send it, and on a retryable failure put it back and wait.
+///
+/// Putting the batch back (instead of holding it through the backoff) keeps what consumers
+/// hold to what is being sent at this moment, so that during an outage the backlog stays in
+/// the queue, where `when_full: drop_oldest` can drop its oldest part and counts stay exact.
+async fn consume(ctx: &ConsumerContext) {
+    let mut backoff = Backoff::new(ctx.settings.backoff);
+    let mut failures = 0u64;
+    let mut failing_since: Option<Instant> = None;
+    while let Some(entries) = ctx.queue.next_batch(ctx.settings.limits).await {
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        match attempt(ctx, &entries).await {
+            Attempt::Sent(accepted) => {
+                if failures > 0 {
+                    let after = failing_since.map(|t| t.elapsed());
+                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
+                }
+                failures = 0;
+                failing_since = None;
+                backoff.reset();
+                sent(ctx, &entries, &ids, accepted);
+            }
+            Attempt::Rejected(err) => reject(ctx, entries, err).await,
+            Attempt::Retry(err, after) => {
+                if let Some(err) = expired(ctx, &entries, &err) {
+                    reject(ctx, entries, err).await;
+                    continue;
+                }
+                failures += 1;
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
+                ctx.queue.release(&ids);
+                let delay = backoff.next_delay(after);
+                // Log the first failure, then at most about once a minute.
+                if failures == 1
+                    || failures.is_power_of_two() && since.elapsed() > Duration::from_secs(60)
+                {
+                    tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures, retry_in = ?delay, "export failed; data stays queued and will be retried");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = ctx.shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
 }
 
 fn concat(entries: &[Entry]) -> Bytes {
@@ -116,96 +162,88 @@ fn concat(entries: &[Entry]) -> Bytes {
     buf.freeze()
 }
 
-fn deliver(ctx: &ConsumerContext, entries: Vec<Entry>) -> BoxFuture<'_, ()> {
-    Box::pin(async move {
-        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
-        let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
-        let body = concat(&entries);
-        match send_with_retry(ctx, body.clone()).await {
-            Outcome::Sent(accepted) => {
-                let rejected = accepted.rejected_items.min(items);
-                ctx.metrics
-                    .exporter_sent(&ctx.exporter_id, ctx.signal, items - rejected);
-                if rejected > 0 {
-                    ctx.metrics
-                        .exporter_send_failed(&ctx.exporter_id, ctx.signal, rejected);
-                    tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, message = %accepted.message, "backend accepted the batch but rejected some items (partial success); they cannot be resent");
-                }
-                ctx.queue.ack(&ids);
-            }
-            Outcome::Rejected(err) if entries.len() > 1 => {
-                tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
-                for e in entries {
-                    deliver(ctx, vec![e]).await;
-                }
-            }
-            Outcome::Rejected(err) => {
-                ctx.metrics
-                    .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
-                match ctx.dead_letter.write(body).await {
-                    Ok(()) => {
-                        tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "backend rejected data permanently; kept it in the dead-letter file")
-                    }
-                    Err(e) => {
-                        tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "backend rejected data permanently and the dead-letter file could not be written; the data is dropped")
-                    }
-                }
-                ctx.queue.ack(&ids);
-            }
-            Outcome::Shutdown => ctx.queue.release(&ids),
-        }
+/// One export call for a batch.
+async fn attempt(ctx: &ConsumerContext, entries: &[Entry]) -> Attempt {
+    let started = Instant::now();
+    ctx.metrics.exporter_in_flight(&ctx.exporter_id, 1.0);
+    let result = ctx.exporter.export(ctx.signal, concat(entries)).await;
+    ctx.metrics.exporter_in_flight(&ctx.exporter_id, -1.0);
+    ctx.metrics
+        .send_latency(&ctx.exporter_id, ctx.signal, started.elapsed());
+    match result {
+        Ok(accepted) => Attempt::Sent(accepted),
+        Err(err) => match err.action {
+            RetryAction::Retry { after } if ctx.settings.retry => Attempt::Retry(err, after),
+            RetryAction::Retry { .. } => Attempt::Rejected(ExportError {
+                reason: format!("{} (retry_on_failure is disabled)", err.reason),
+                ..err
+            }),
+            RetryAction::DontRetry => Attempt::Rejected(err),
+        },
+    }
+}
+
+/// With a user-set `max_elapsed_time`: the error to give up with once the batch's oldest
+/// entry has waited longer than that.
+fn expired(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError) -> Option<ExportError> {
+    let max = ctx.settings.max_elapsed?;
+    let oldest = entries.iter().map(|e| e.appended_at).min()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let age = now.saturating_sub(Duration::from_nanos(oldest));
+    (age >= max).then(|| ExportError {
+        reason: format!(
+            "{} (gave up: queued longer than max_elapsed_time {max:?})",
+            err.reason
+        ),
+        action: RetryAction::DontRetry,
     })
 }
 
-async fn send_with_retry(ctx: &ConsumerContext, body: Bytes) -> Outcome {
-    let started = Instant::now();
-    let mut backoff = Backoff::new(ctx.settings.backoff);
-    let mut failures = 0u64;
-    loop {
-        let attempt = Instant::now();
-        ctx.metrics.exporter_in_flight(&ctx.exporter_id, 1.0);
-        let result = ctx.exporter.export(ctx.signal, body.clone()).await;
-        ctx.metrics.exporter_in_flight(&ctx.exporter_id, -1.0);
+fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
+    let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
+    let rejected = accepted.rejected_items.min(items);
+    ctx.metrics
+        .exporter_sent(&ctx.exporter_id, ctx.signal, items - rejected);
+    if rejected > 0 {
         ctx.metrics
-            .send_latency(&ctx.exporter_id, ctx.signal, attempt.elapsed());
-        let err = match result {
-            Ok(accepted) => {
-                if failures > 0 {
-                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, after = ?started.elapsed(), "export succeeded after retries");
-                }
-                return Outcome::Sent(accepted);
-            }
-            Err(e) => e,
-        };
-        let RetryAction::Retry { after } = err.action else {
-            return Outcome::Rejected(err);
-        };
-        if !ctx.settings.retry {
-            return Outcome::Rejected(ExportError {
-                reason: format!("{} (retry_on_failure is disabled)", err.reason),
-                ..err
-            });
-        }
-        if let Some(max) = ctx.settings.max_elapsed
-            && started.elapsed() >= max
-        {
-            return Outcome::Rejected(ExportError {
-                reason: format!("{} (gave up after max_elapsed_time {max:?})", err.reason),
-                ..err
-            });
-        }
-        failures += 1;
-        ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
-        let delay = backoff.next_delay(after);
-        // Log the first failure and then at most about once a minute per consumer.
-        if failures == 1
-            || failures.is_power_of_two() && started.elapsed() > Duration::from_secs(60)
-        {
-            tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures, retry_in = ?delay, "export failed; data stays queued and will be retried");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = ctx.shutdown.cancelled() => return Outcome::Shutdown,
-        }
+            .exporter_send_failed(&ctx.exporter_id, ctx.signal, rejected);
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, message = %accepted.message, "backend accepted the batch but rejected some items (partial success); they cannot be resent");
     }
+    ctx.queue.ack(ids);
+}
+
+/// A permanent rejection: a merged batch is retried entry by entry to isolate the bad one;
+/// a single entry goes to the dead-letter file.
+fn reject(ctx: &ConsumerContext, entries: Vec<Entry>, err: ExportError) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        if entries.len() > 1 {
+            tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
+            for e in entries {
+                let one = vec![e];
+                let ids = [one[0].id];
+                match attempt(ctx, &one).await {
+                    Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
+                    Attempt::Rejected(err) => reject(ctx, one, err).await,
+                    // Fine on its own, failing now for a passing reason: back to the queue.
+                    Attempt::Retry(..) => ctx.queue.release(&ids),
+                }
+            }
+            return;
+        }
+        let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        ctx.metrics
+            .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
+        match ctx.dead_letter.write(concat(&entries)).await {
+            Ok(()) => {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "backend rejected data permanently; kept it in the dead-letter file")
+            }
+            Err(e) => {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "backend rejected data permanently and the dead-letter file could not be written; the data is dropped")
+            }
+        }
+        ctx.queue.ack(&ids);
+    })
 }
