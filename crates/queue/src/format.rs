@@ -17,10 +17,22 @@ pub const FRAME_MAGIC: [u8; 4] = *b"OSQR";
 pub const FRAME_HEADER_LEN: usize = 32;
 /// Largest payload a frame may carry (guards against a corrupt length field).
 pub const MAX_PAYLOAD_LEN: u32 = 256 * 1024 * 1024;
-/// Ledger file: magic 8, watermark 8, crc 4.
-pub const LEDGER_MAGIC: [u8; 8] = *b"OSPQLED1";
-/// Length of the ledger file.
-pub const LEDGER_LEN: usize = 20;
+/// Ledger file, version 2: magic 8, watermark 8, next id 8, crc 4.
+pub const LEDGER_MAGIC: [u8; 8] = *b"OSPQLED2";
+/// Length of a version 2 ledger file.
+pub const LEDGER_LEN: usize = 28;
+/// Version 1 ledger (watermark only), still read.
+const LEDGER_V1_MAGIC: [u8; 8] = *b"OSPQLED1";
+const LEDGER_V1_LEN: usize = 20;
+
+/// What the ledger records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ledger {
+    /// Every id below this is acknowledged.
+    pub watermark: u64,
+    /// No id below this will be handed out again.
+    pub next_id: u64,
+}
 
 /// The header of one record frame, as read back from disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,28 +138,50 @@ pub fn decode_frame(bytes: &[u8]) -> Option<(FrameHeader, Bytes)> {
     payload_matches(&header, payload).then(|| (header, Bytes::copy_from_slice(payload)))
 }
 
-/// Encodes the ack ledger: every id below `watermark` has been acknowledged.
-pub fn encode_ledger(watermark: u64) -> [u8; LEDGER_LEN] {
+/// Encodes the ack ledger.
+pub fn encode_ledger(ledger: Ledger) -> [u8; LEDGER_LEN] {
     let mut out = [0u8; LEDGER_LEN];
     out[..8].copy_from_slice(&LEDGER_MAGIC);
-    out[8..16].copy_from_slice(&watermark.to_le_bytes());
-    let crc = crc32fast::hash(&out[..16]);
-    out[16..20].copy_from_slice(&crc.to_le_bytes());
+    out[8..16].copy_from_slice(&ledger.watermark.to_le_bytes());
+    out[16..24].copy_from_slice(&ledger.next_id.to_le_bytes());
+    let crc = crc32fast::hash(&out[..24]);
+    out[24..28].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Decodes the ack ledger; `None` when it is damaged (treated as "nothing acknowledged").
-pub fn decode_ledger(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() != LEDGER_LEN || bytes[..8] != LEDGER_MAGIC {
-        return None;
-    }
-    let crc = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
-    if crc32fast::hash(&bytes[..16]) != crc {
-        return None;
-    }
+fn u64_at(bytes: &[u8], i: usize) -> u64 {
     let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[8..16]);
-    Some(u64::from_le_bytes(w))
+    w.copy_from_slice(&bytes[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Decodes the ack ledger (version 2, or version 1 whose next id is its watermark); `None`
+/// when it is damaged (treated as "nothing acknowledged").
+pub fn decode_ledger(bytes: &[u8]) -> Option<Ledger> {
+    let (magic, body) = match bytes.len() {
+        LEDGER_LEN => (LEDGER_MAGIC, 24),
+        LEDGER_V1_LEN => (LEDGER_V1_MAGIC, 16),
+        _ => return None,
+    };
+    if bytes[..8] != magic {
+        return None;
+    }
+    let crc = u32::from_le_bytes([
+        bytes[body],
+        bytes[body + 1],
+        bytes[body + 2],
+        bytes[body + 3],
+    ]);
+    if crc32fast::hash(&bytes[..body]) != crc {
+        return None;
+    }
+    let watermark = u64_at(bytes, 8);
+    let next_id = if body == 24 {
+        u64_at(bytes, 16)
+    } else {
+        watermark
+    };
+    Some(Ledger { watermark, next_id })
 }
 
 /// The file name of the segment whose first record id is `first_id`.
@@ -188,8 +222,22 @@ mod tests {
 
     #[test]
     fn ledger_round_trips_and_rejects_damage() {
-        let l = encode_ledger(123);
-        assert_eq!(decode_ledger(&l), Some(123));
+        let ledger = Ledger {
+            watermark: 123,
+            next_id: 456,
+        };
+        let l = encode_ledger(ledger);
+        assert_eq!(decode_ledger(&l), Some(ledger));
+        let mut v1 = Vec::from(*b"OSPQLED1");
+        v1.extend_from_slice(&77u64.to_le_bytes());
+        v1.extend_from_slice(&crc32fast::hash(&v1).to_le_bytes());
+        assert_eq!(
+            decode_ledger(&v1),
+            Some(Ledger {
+                watermark: 77,
+                next_id: 77
+            })
+        );
         let mut bad = l;
         bad[9] ^= 1;
         assert_eq!(decode_ledger(&bad), None);

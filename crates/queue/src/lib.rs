@@ -24,9 +24,12 @@
 //!   `crc` is CRC-32 (IEEE) over `len`, `id`, `appended`, `items` and the payload. Ids rise by
 //!   one per record and are never reused, even across restarts. The magic lets recovery find
 //!   the next frame after damage.
-//! - `ledger` (20 bytes: `OSPQLED1`, watermark u64, crc u32): every id below the watermark is
-//!   acknowledged. Replaced atomically (write `ledger.tmp`, rename) at most every 100 ms. A
-//!   damaged ledger means "nothing acknowledged": more duplicates, never loss.
+//! - `ledger` (28 bytes: `OSPQLED2`, watermark u64, next id u64, crc u32): every id below the
+//!   watermark is acknowledged, and no id below the next id will be handed out again.
+//!   Replaced atomically (write `ledger.tmp`, rename) at most every 100 ms, and always before
+//!   a segment file is deleted (so a crash cannot make ids be reused). A damaged ledger means
+//!   "nothing acknowledged": more duplicates, never loss. Version 1 (20 bytes, `OSPQLED1`,
+//!   watermark only) is still read.
 //! - `lock`: held with an advisory lock while a process has the queue open.
 //!
 //! Segments roll at `segment_bytes` and are deleted whole once every record in them is

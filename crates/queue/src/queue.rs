@@ -157,12 +157,17 @@ impl Queue {
                 return Err(OpenError::Locked(dir.display().to_string()));
             }
             dir_lock = Some(lock);
-            let watermark = fs::read(dir.join("ledger"))
+            let ledger = fs::read(dir.join("ledger"))
                 .ok()
                 .and_then(|b| format::decode_ledger(&b));
+            let watermark = ledger.map(|l| l.watermark);
             let scan = recovery::scan_dir(dir, watermark.unwrap_or(0))?;
             report = scan.report;
-            state.next_id = scan.max_id.map_or(0, |m| m + 1).max(watermark.unwrap_or(0));
+            state.next_id = scan
+                .max_id
+                .map_or(0, |m| m + 1)
+                .max(ledger.map_or(0, |l| l.next_id.max(l.watermark)));
+            state.ledger_next_id = ledger.map_or(0, |l| l.next_id);
             state.watermark = watermark.unwrap_or(0);
             for seg in scan.segments {
                 if seg.frames.is_empty() {

@@ -74,6 +74,9 @@ pub(crate) struct State {
     pub closed: bool,
     pub write_error: Option<String>,
     pub ledger_dirty: bool,
+    /// The `next_id` recorded in the ledger on disk: no segment holding ids at or above it
+    /// may be deleted before the ledger is rewritten (or ids would be reused after a crash).
+    pub ledger_next_id: u64,
 }
 
 impl State {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::error::AppendError;
-use crate::format::{self, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{self, FRAME_HEADER_LEN, Ledger, SEGMENT_HEADER_LEN};
 use crate::io::QueueIo;
 use crate::queue::{Inner, WhenFull};
 use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
@@ -140,6 +140,26 @@ fn retire_drained_active(inner: &Inner, active: &mut Option<Active>) {
 }
 
 fn delete_segment(inner: &Inner, seg: SegmentMeta) {
+    // The ledger must record an id beyond this segment's before the file goes, so that ids
+    // are never handed out again after a crash.
+    let (uncovered, ledger) = {
+        let st = inner.lock();
+        (
+            st.ledger_next_id < st.next_id,
+            Ledger {
+                watermark: st.watermark,
+                next_id: st.next_id,
+            },
+        )
+    };
+    if uncovered {
+        let dir = inner.opts.dir.clone().unwrap_or_default();
+        if let Err(e) = write_ledger(&dir, ledger, inner.opts.fsync) {
+            tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger; keeping an acknowledged segment until it can be");
+            return;
+        }
+        inner.lock().ledger_next_id = ledger.next_id;
+    }
     match fs::remove_file(&seg.path) {
         Ok(()) => {
             let mut st = inner.lock();
@@ -152,25 +172,34 @@ fn delete_segment(inner: &Inner, seg: SegmentMeta) {
 }
 
 fn write_ledger_if_dirty(inner: &Inner, dir: &Path) {
-    let watermark = {
+    let ledger = {
         let mut st = inner.lock();
         if !st.ledger_dirty {
             return;
         }
         st.ledger_dirty = false;
-        st.watermark
+        Ledger {
+            watermark: st.watermark,
+            next_id: st.next_id,
+        }
     };
-    if let Err(e) = write_ledger(dir, watermark, inner.opts.fsync) {
-        tracing::warn!(error = %e, "could not write the queue's ack ledger; more duplicates after a crash, no loss");
-        inner.lock().ledger_dirty = true;
+    match write_ledger(dir, ledger, inner.opts.fsync) {
+        Ok(()) => {
+            let mut st = inner.lock();
+            st.ledger_next_id = st.ledger_next_id.max(ledger.next_id);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not write the queue's ack ledger; more duplicates after a crash, no loss");
+            inner.lock().ledger_dirty = true;
+        }
     }
 }
 
 /// Atomically replaces the ledger file.
-pub(crate) fn write_ledger(dir: &Path, watermark: u64, sync: bool) -> std::io::Result<()> {
+pub(crate) fn write_ledger(dir: &Path, ledger: Ledger, sync: bool) -> std::io::Result<()> {
     let tmp = dir.join("ledger.tmp");
     let mut f = File::create(&tmp)?;
-    f.write_all(&format::encode_ledger(watermark))?;
+    f.write_all(&format::encode_ledger(ledger))?;
     if sync {
         f.sync_data()?;
     }

@@ -573,7 +573,6 @@ proptest! {
 /// even across restarts (the crate's format doc promises it; a consumer or a dead-letter file
 /// keyed by id would otherwise confuse two records).
 #[tokio::test]
-#[ignore = "known queue bug: the next id is recomputed from the surviving segments and the ack watermark, so the ids of a deleted newest segment are handed out again"]
 async fn ids_are_never_reused_across_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (q, _) = Queue::open(options(dir.path(), 0)).expect("open");
