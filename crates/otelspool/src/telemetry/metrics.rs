@@ -50,6 +50,10 @@ pub mod names {
     pub const EXPORTER_IN_FLIGHT: &str = "otelcol_exporter_in_flight_requests";
     /// Latency of one export request.
     pub const EXPORTER_SEND_LATENCY: &str = "otelspool_exporter_send_latency_seconds";
+    /// Requests refused with a retryable error, by reason (`memory_limit`, `queue_full`,
+    /// `storage_error`, `shutting_down`). Refusals before decoding cannot count items, so this
+    /// is the figure to alert on.
+    pub const RECEIVER_REFUSED_REQUESTS: &str = "otelspool_receiver_refused_requests";
     /// Latency from request received to client acknowledged (includes the durable write).
     pub const RECEIVER_ACK_LATENCY: &str = "otelspool_receiver_ack_latency_seconds";
     /// Resident memory.
@@ -88,6 +92,7 @@ pub struct Metrics {
     exporter_enqueue_failed: [IntCounterVec; 3],
     queue_dropped: [IntCounterVec; 3],
     exporter_retries: IntCounterVec,
+    refused_requests: IntCounterVec,
     exporter_in_flight: GaugeVec,
     send_latency: HistogramVec,
     ack_latency: HistogramVec,
@@ -216,6 +221,17 @@ impl Metrics {
                 reg.register(Box::new(c.clone()))?;
                 c
             },
+            refused_requests: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        RECEIVER_REFUSED_REQUESTS,
+                        "Requests refused with a retryable error",
+                    ),
+                    &["receiver", "transport", "reason"],
+                )?;
+                reg.register(Box::new(c.clone()))?;
+                c
+            },
             exporter_in_flight: gauge_vec(
                 &reg,
                 EXPORTER_IN_FLIGHT,
@@ -297,6 +313,13 @@ impl Metrics {
         self.receiver_refused[idx(signal)]
             .with_label_values(&[receiver, transport])
             .inc_by(items);
+    }
+
+    /// A receiver refused one request with a retryable error for `reason`.
+    pub fn receiver_refused_request(&self, receiver: &str, transport: &str, reason: &str) {
+        self.refused_requests
+            .with_label_values(&[receiver, transport, reason])
+            .inc();
     }
 
     /// A receiver rejected a malformed request (items unknown: counted as the request's items, or 0).

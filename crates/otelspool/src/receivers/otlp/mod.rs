@@ -85,6 +85,7 @@ impl ReceiverContext {
             .and_then(|()| self.in_flight.try_reserve(bytes))
             .inspect_err(|r| {
                 self.metrics.receiver_refused(&self.id, transport, signal, 0);
+                self.metrics.receiver_refused_request(&self.id, transport, r.reason());
                 tracing::debug!(receiver = %self.id, transport, reason = r.reason(), "refused a request before decoding");
             })
     }
@@ -106,9 +107,12 @@ impl ReceiverContext {
                 items,
                 started.elapsed(),
             ),
-            Err(r) if r.is_retryable() => self
-                .metrics
-                .receiver_refused(&self.id, transport, signal, items),
+            Err(r) if r.is_retryable() => {
+                self.metrics
+                    .receiver_refused(&self.id, transport, signal, items);
+                self.metrics
+                    .receiver_refused_request(&self.id, transport, r.reason());
+            }
             Err(_) => self
                 .metrics
                 .receiver_failed(&self.id, transport, signal, items),
