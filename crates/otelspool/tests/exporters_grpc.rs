@@ -607,3 +607,34 @@ async fn invalid_settings_fail_to_build() {
     assert!(matches!(err, BuildError::InvalidHeader { .. }), "{err}");
     assert!(!err.to_string().contains(TOKEN));
 }
+
+/// Scenario: the peer accepts the connection, reads part of the call, then drops the
+/// connection (a backend killed mid-request, a proxy resetting it).
+/// Guarantees: the failure is retryable (tonic reports it as Unknown/transport error; it must
+/// not be mistaken for the server rejecting the data and sent to the dead-letter file).
+#[tokio::test]
+async fn a_connection_dropped_mid_call_is_retryable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        for _ in 0..4 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 256];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.set_linger(Some(Duration::ZERO)); // close with RST
+            drop(sock);
+        }
+    });
+    let exporter = OtlpGrpcExporter::new(settings(addr)).unwrap();
+    let err = exporter
+        .export(Signal::Logs, encoded(&sample_logs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "dropped connection classified as permanent: {err}"
+    );
+}

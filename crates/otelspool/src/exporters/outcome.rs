@@ -138,8 +138,25 @@ pub fn classify_grpc(status: &tonic::Status) -> RetryAction {
             None => RetryAction::Retry { after: None },
         },
         Code::Unauthenticated | Code::PermissionDenied => RetryAction::Retry { after: None },
+        // tonic reports a connection broken mid-call (reset, broken pipe, h2 error) as
+        // Unknown/Internal with the transport error as its source: a network failure, not
+        // the server's verdict on the data.
+        Code::Unknown | Code::Internal if is_transport_failure(status) => {
+            RetryAction::Retry { after: None }
+        }
         _ => RetryAction::DontRetry,
     }
+}
+
+/// True when the status was made by the client's transport, not sent by the server.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    let m = status.message().to_ascii_lowercase();
+    std::error::Error::source(status).is_some()
+        || m.contains("transport error")
+        || m.contains("connection reset")
+        || m.contains("broken pipe")
+        || m.contains("h2 protocol error")
+        || m.contains("stream closed")
 }
 
 /// True when a refusal is about the request's size (retrying the same bytes cannot help).
@@ -266,6 +283,21 @@ mod tests {
             "grpc: received message larger than max (5000000 vs. 4194304)",
         );
         assert_eq!(classify_grpc(&too_large), RetryAction::DontRetry);
+        for message in [
+            "transport error",
+            "connection error: connection reset",
+            "stream closed because of a broken pipe",
+            "h2 protocol error: error reading a body from connection",
+        ] {
+            for code in [Code::Unknown, Code::Internal] {
+                let action = classify_grpc(&tonic::Status::new(code, message));
+                assert_eq!(
+                    action,
+                    RetryAction::Retry { after: None },
+                    "{code:?} {message}"
+                );
+            }
+        }
         let permanent = [
             Code::InvalidArgument,
             Code::NotFound,
