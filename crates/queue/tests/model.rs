@@ -103,6 +103,8 @@ struct Model {
     next_seq: u64,
     /// The last append that returned `Ok`.
     last_append: Option<u64>,
+    /// The highest id handed out (lowered only when a torn write removes that record).
+    max_id: Option<u64>,
 }
 
 fn make_payload(seq: u64, len: usize) -> Bytes {
@@ -254,10 +256,13 @@ impl Harness {
                         .all(|r| r.id != id),
                     "append got id {id}, which an entry in the queue already has"
                 );
-                // A ghost with this id cannot be in the queue: its record is gone from disk
-                // (ids are recomputed from the records left; see
-                // `ids_are_never_reused_across_restarts`).
-                m.ghosts.retain(|_, r| r.id != id);
+                // Ids rise and are never reused, even across restarts and crashes.
+                assert!(
+                    m.max_id.is_none_or(|max| id > max),
+                    "append got id {id}, not above {:?} handed out before",
+                    m.max_id
+                );
+                m.max_id = Some(id);
                 let rec = Rec { payload, items, id };
                 self.model.unread.insert(seq, rec);
                 self.model.last_append = Some(seq);
@@ -378,20 +383,11 @@ impl Harness {
 
     fn ack_again(&mut self, pick: usize) {
         let m = &self.model;
-        // Only ids no entry in the queue has: a restart may hand an acknowledged entry's id to
-        // a new one (see `ids_are_never_reused_across_restarts`).
-        let live_ids: Vec<u64> = m
-            .unread
-            .values()
-            .chain(m.in_flight.values())
-            .chain(m.ghosts.values())
-            .map(|r| r.id)
-            .collect();
         let candidates: Vec<u64> = m
             .acked
-            .iter()
-            .filter(|(s, r)| !m.ghosts.contains_key(s) && !live_ids.contains(&r.id))
-            .map(|(s, _)| *s)
+            .keys()
+            .filter(|s| !m.ghosts.contains_key(s))
+            .copied()
             .collect();
         if candidates.is_empty() {
             return;
@@ -479,6 +475,7 @@ impl Harness {
                 m.acked.remove(&seq);
                 m.ghosts.remove(&seq);
                 m.last_append = None;
+                m.max_id = rec.id.checked_sub(1);
             }
         }
         self.dir = copy;
