@@ -276,16 +276,14 @@ impl Queue {
             st.payload_bytes + len > opts.max_bytes || st.live_entries >= opts.max_entries
         };
         if full(&st) && opts.when_full == WhenFull::DropOldest {
-            let (mut items, mut entries) = (0u64, 0u64);
+            let before = st.counters.clone();
             while full(&st) {
                 let Some(idx) = st.first_unread() else { break };
-                items += u64::from(st.entries[idx].items);
-                entries += 1;
-                st.finish(idx);
+                st.drop_entry(idx);
                 st.compact_front();
             }
-            st.counters.dropped_items += items;
-            st.counters.dropped_entries += entries;
+            let entries = st.counters.dropped_entries - before.dropped_entries;
+            let items = st.counters.dropped_items - before.dropped_items;
             if entries > 0 {
                 tracing::warn!(queue = %opts.name, entries, items, reason = "queue full (when_full: drop_oldest)", "dropped the oldest queued data to make room");
             }

@@ -109,6 +109,14 @@ impl State {
         (seg.live == 0 && !seg.active).then_some(segment)
     }
 
+    /// Finishes the entry at `idx` as dropped by `when_full: drop_oldest`, and counts it.
+    /// Returns the segment to delete, as [`State::finish`] does.
+    pub fn drop_entry(&mut self, idx: usize) -> Option<u64> {
+        self.counters.dropped_items += u64::from(self.entries[idx].items);
+        self.counters.dropped_entries += 1;
+        self.finish(idx)
+    }
+
     /// Drops done entries from the front and moves the watermark.
     pub fn compact_front(&mut self) {
         while self

@@ -310,17 +310,15 @@ fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
                 .iter()
                 .any(|e| e.segment == seg && e.state == EntryState::InFlight)
         })?;
-    let (mut items, mut entries) = (0u64, 0u64);
+    let before = st.counters.clone();
     for i in 0..st.entries.len() {
         if st.entries[i].segment == victim && st.entries[i].state == EntryState::Unread {
-            items += u64::from(st.entries[i].items);
-            entries += 1;
-            st.finish(i);
+            st.drop_entry(i);
         }
     }
     st.compact_front();
-    st.counters.dropped_items += items;
-    st.counters.dropped_entries += entries;
+    let entries = st.counters.dropped_entries - before.dropped_entries;
+    let items = st.counters.dropped_items - before.dropped_items;
     tracing::warn!(
         entries,
         items,

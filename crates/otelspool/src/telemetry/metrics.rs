@@ -148,6 +148,17 @@ fn counters(
     Ok([make(a)?, make(b)?, make(c)?])
 }
 
+fn counter_vec(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> BuildResult<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
 fn gauge_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> BuildResult<GaugeVec> {
     let g = GaugeVec::new(Opts::new(name, help), labels)?;
     reg.register(Box::new(g.clone()))?;
@@ -210,28 +221,18 @@ impl Metrics {
                 "Items dropped from a full queue (when_full: drop_oldest)",
                 ex,
             )?,
-            exporter_retries: {
-                let c = IntCounterVec::new(
-                    Opts::new(
-                        EXPORTER_RETRIES,
-                        "Export attempts that failed and will be retried",
-                    ),
-                    &["exporter", "data_type"],
-                )?;
-                reg.register(Box::new(c.clone()))?;
-                c
-            },
-            refused_requests: {
-                let c = IntCounterVec::new(
-                    Opts::new(
-                        RECEIVER_REFUSED_REQUESTS,
-                        "Requests refused with a retryable error",
-                    ),
-                    &["receiver", "transport", "reason"],
-                )?;
-                reg.register(Box::new(c.clone()))?;
-                c
-            },
+            exporter_retries: counter_vec(
+                &reg,
+                EXPORTER_RETRIES,
+                "Export attempts that failed and will be retried",
+                &["exporter", "data_type"],
+            )?,
+            refused_requests: counter_vec(
+                &reg,
+                RECEIVER_REFUSED_REQUESTS,
+                "Requests refused with a retryable error",
+                &["receiver", "transport", "reason"],
+            )?,
             exporter_in_flight: gauge_vec(
                 &reg,
                 EXPORTER_IN_FLIGHT,
