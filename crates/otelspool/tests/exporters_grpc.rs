@@ -624,7 +624,9 @@ async fn a_connection_dropped_mid_call_is_retryable() {
             };
             let mut buf = [0u8; 256];
             let _ = sock.read(&mut buf).await;
-            let _ = sock.set_linger(Some(Duration::ZERO)); // close with RST
+            // Close with RST. (SO_LINGER 0 only blocks on drop for a non-zero timeout.)
+            #[allow(deprecated)]
+            let _ = sock.set_linger(Some(Duration::ZERO));
             drop(sock);
         }
     });
