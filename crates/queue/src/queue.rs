@@ -104,6 +104,8 @@ pub(crate) struct Inner {
     pub notify: Notify,
     writer: Mutex<Option<Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// What the last open found on disk.
+    recovery: RecoveryReport,
     /// The folder's lock file, held (locked) until shutdown.
     dir_lock: Mutex<Option<File>>,
 }
@@ -219,6 +221,7 @@ impl Queue {
             writer: Mutex::new(None),
             thread: Mutex::new(None),
             dir_lock: Mutex::new(dir_lock),
+            recovery: report.clone(),
         });
         if inner.opts.dir.is_some() {
             let (tx, rx) = mpsc::channel();
@@ -515,6 +518,11 @@ impl Queue {
             in_flight: st.in_flight,
             write_error: st.write_error.clone(),
         }
+    }
+
+    /// What opening the queue found on disk (damage skipped or cut, entries recovered).
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery.clone()
     }
 
     /// Counters of drops, damage and refusals since open.

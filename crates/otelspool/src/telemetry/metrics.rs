@@ -44,6 +44,11 @@ pub mod names {
     pub const QUEUE_DROPPED: &str = "otelspool_exporter_queue_dropped_";
     /// Items found damaged on disk and skipped.
     pub const QUEUE_CORRUPT: &str = "otelspool_exporter_queue_corrupt_entries";
+    /// Damaged bytes skipped or cut off when the queue was opened at start-up.
+    pub const QUEUE_RECOVERY_DAMAGED_BYTES: &str =
+        "otelspool_exporter_queue_recovery_damaged_bytes";
+    /// Entries recovered from disk at start-up (sent again).
+    pub const QUEUE_RECOVERED_ENTRIES: &str = "otelspool_exporter_queue_recovered_entries";
     /// Export attempts that failed and will be retried.
     pub const EXPORTER_RETRIES: &str = "otelspool_exporter_send_retries";
     /// Export requests in flight.
@@ -103,6 +108,8 @@ pub struct Metrics {
     queue_items: GaugeVec,
     queue_oldest_age: GaugeVec,
     queue_write_failing: GaugeVec,
+    queue_recovery_damaged: GaugeVec,
+    queue_recovered: GaugeVec,
     queue_corrupt: CounterVec,
     rss: Gauge,
     cpu: Gauge,
@@ -126,6 +133,8 @@ pub struct QueueGauges<'a> {
     pub stats: otelspool_queue::QueueStats,
     /// The queue's counters.
     pub counters: otelspool_queue::QueueCounters,
+    /// What the queue found on disk at start-up.
+    pub recovery: otelspool_queue::RecoveryReport,
 }
 
 type BuildResult<T> = Result<T, prometheus::Error>;
@@ -273,6 +282,18 @@ impl Metrics {
                 "1 while writes to the queue fail",
                 q,
             )?,
+            queue_recovery_damaged: gauge_vec(
+                &reg,
+                QUEUE_RECOVERY_DAMAGED_BYTES,
+                "Damaged queue bytes skipped or cut off at start-up",
+                q,
+            )?,
+            queue_recovered: gauge_vec(
+                &reg,
+                QUEUE_RECOVERED_ENTRIES,
+                "Queue entries recovered from disk at start-up",
+                q,
+            )?,
             queue_corrupt: {
                 let c = CounterVec::new(
                     Opts::new(
@@ -393,6 +414,13 @@ impl Metrics {
         self.queue_write_failing
             .with_label_values(&l)
             .set(if s.write_error.is_some() { 1.0 } else { 0.0 });
+        let r = &q.recovery;
+        self.queue_recovery_damaged
+            .with_label_values(&l)
+            .set((r.skipped_bytes + r.truncated_bytes) as f64);
+        self.queue_recovered
+            .with_label_values(&l)
+            .set(r.entries as f64);
         let dropped = &self.queue_dropped[idx(q.signal)].with_label_values(&[q.exporter]);
         dropped.inc_by(q.counters.dropped_items.saturating_sub(dropped.get()));
         let corrupt = self.queue_corrupt.with_label_values(&l);

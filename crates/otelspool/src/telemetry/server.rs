@@ -24,6 +24,7 @@ async fn scrape(State(s): State<Arc<MetricsState>>) -> impl IntoResponse {
             signal: q.signal,
             stats: q.queue.stats(),
             counters: q.queue.counters(),
+            recovery: q.queue.recovery_report(),
         });
     }
     (
