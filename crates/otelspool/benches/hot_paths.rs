@@ -1,0 +1,293 @@
+//! Criterion micro-benchmarks of otelspool's per-request hot paths.
+//!
+//! `cargo bench -p otelspool --bench hot_paths` (add `-- --quick` for a faster, rougher run).
+//!
+//! - `decode_count`: `Payload::from_protobuf` (validate + count) of a realistic request: 100
+//!   ComfyUI-like log records of ~300 bytes with `emerge.job_id` / `emerge.workflow_id`
+//!   attributes, as `otelspool-loadgen` builds them. Throughput in log records.
+//! - `json_to_protobuf`: the OTLP/HTTP JSON path, `Decoded::from_json` + `into_payload`.
+//! - `batch_merge`: what `exporters::consumer` does when it reads a batch: concatenate the
+//!   protobuf bytes of N queued requests (the consumer's `concat` is private; reimplemented
+//!   here line for line with `bytes::BytesMut`).
+//! - `queue_append`: `otelspool_queue::Queue::append` of the 100-record request, fsync on and
+//!   off, 1 and 32 concurrent appenders, with one consumer draining and acknowledging. The
+//!   queue crate's own non-criterion bench (`cargo bench -p otelspool-queue --bench append`,
+//!   crates/queue/benches/append.rs) sweeps writer counts and payload sizes with latency
+//!   percentiles; this one only places the queue next to the other hot paths.
+//! - `gzip_1mib`: gzip of a 1 MiB batch at the default level, as the exporters compress.
+
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use otelspool::pipeline::{Decoded, Payload, Signal};
+use otelspool_queue::{BatchLimits, Queue, QueueOptions};
+use prost::Message;
+
+const RECORDS: usize = 100;
+const RECORD_SIZE: usize = 300;
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    }
+}
+
+/// A request shaped like otelspool-loadgen's (crates/testkit/src/loadgen/records.rs).
+fn request(job: u32, first_seq: u64, count: usize) -> ExportLogsServiceRequest {
+    let job_id = format!("j-{job:04}");
+    let workflow_id = format!("wf-{:03}", job % 17);
+    let now = 1_760_000_000_000_000_000u64;
+    let log_records = (0..count as u64)
+        .map(|i| {
+            let seq = first_seq + i;
+            let step = seq % 20 + 1;
+            let mut body = format!(
+                "[job {job_id}] KSampler step {step}/20 |{}{}| {}.{:02}it/s ",
+                "#".repeat(step as usize),
+                " ".repeat(20 - step as usize),
+                1 + seq % 4,
+                seq % 100
+            );
+            let id = format!(" id=bench-{job:04}-{seq}");
+            body.extend(std::iter::repeat_n(
+                '.',
+                RECORD_SIZE.saturating_sub(body.len() + id.len()),
+            ));
+            body.push_str(&id);
+            LogRecord {
+                time_unix_nano: now + seq,
+                observed_time_unix_nano: now + seq,
+                severity_number: 9,
+                severity_text: "INFO".to_owned(),
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue(body)),
+                }),
+                attributes: vec![
+                    kv("emerge.job_id", Value::StringValue(job_id.clone())),
+                    kv(
+                        "emerge.workflow_id",
+                        Value::StringValue(workflow_id.clone()),
+                    ),
+                    kv("seq", Value::IntValue(seq as i64)),
+                ],
+                ..LogRecord::default()
+            }
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv(
+                    "service.name",
+                    Value::StringValue("comfyui-worker".into()),
+                )],
+                ..Resource::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "comfyui".into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    }
+}
+
+fn proto_bytes(job: u32, count: usize) -> Bytes {
+    Bytes::from(request(job, 0, count).encode_to_vec())
+}
+
+fn decode_count(c: &mut Criterion) {
+    let body = proto_bytes(7, RECORDS);
+    let mut g = c.benchmark_group("decode_count");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function(
+        format!("logs_{RECORDS}x{RECORD_SIZE}B_{}B", body.len()),
+        |b| {
+            b.iter(|| {
+                let p = Payload::from_protobuf(Signal::Logs, black_box(body.clone()))
+                    .expect("valid request");
+                assert_eq!(p.items, RECORDS as u64);
+                p
+            })
+        },
+    );
+    g.finish();
+}
+
+fn json_to_protobuf(c: &mut Criterion) {
+    let json = serde_json::to_vec(&request(7, 0, RECORDS)).expect("json");
+    // The JSON must round-trip through otelspool's own OTLP/JSON reader.
+    let check = Decoded::from_json(Signal::Logs, &json).expect("valid OTLP/JSON");
+    assert_eq!(check.items(), RECORDS as u64);
+    let mut g = c.benchmark_group("json_to_protobuf");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function(format!("logs_{RECORDS}_records_{}B", json.len()), |b| {
+        b.iter(|| {
+            Decoded::from_json(Signal::Logs, black_box(&json))
+                .expect("valid")
+                .into_payload()
+        })
+    });
+    g.finish();
+}
+
+/// exporters::consumer::concat, reimplemented (it is private).
+fn concat(entries: &[Bytes]) -> Bytes {
+    if let [one] = entries {
+        return one.clone();
+    }
+    let mut buf = BytesMut::with_capacity(entries.iter().map(|e| e.len()).sum());
+    for e in entries {
+        buf.extend_from_slice(e);
+    }
+    buf.freeze()
+}
+
+fn batch_merge(c: &mut Criterion) {
+    // Requests of 20 records each, as the plan's normal load sends them.
+    let mut g = c.benchmark_group("batch_merge");
+    for n in [10usize, 50, 250] {
+        let entries: Vec<Bytes> = (0..n as u32).map(|j| proto_bytes(j, 20)).collect();
+        let total: usize = entries.iter().map(Bytes::len).sum();
+        g.throughput(Throughput::Bytes(total as u64));
+        g.bench_with_input(BenchmarkId::new("requests_of_20", n), &entries, |b, e| {
+            b.iter(|| concat(black_box(e)))
+        });
+    }
+    // The merged bytes decode as one request holding every record.
+    let entries: Vec<Bytes> = (0..10).map(|j| proto_bytes(j, 20)).collect();
+    let merged = Payload::from_protobuf(Signal::Logs, concat(&entries)).expect("merged");
+    assert_eq!(merged.items, 200);
+    g.finish();
+}
+
+fn queue_append(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = proto_bytes(7, RECORDS);
+    let mut g = c.benchmark_group("queue_append");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Elements(1));
+    for fsync in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut o = QueueOptions::new("bench", Some(dir.path().to_path_buf()));
+        o.fsync = fsync;
+        o.max_bytes = 4 << 30;
+        let (q, _) = rt.block_on(async { Queue::open(o) }).expect("open queue");
+        let drain = {
+            let q = q.clone();
+            rt.spawn(async move {
+                let limits = BatchLimits {
+                    min_items: 1,
+                    linger: Duration::ZERO,
+                    max_items: 0,
+                    max_bytes: 8 << 20,
+                };
+                while let Some(b) = q.next_batch(limits).await {
+                    q.ack(&b.iter().map(|e| e.id).collect::<Vec<_>>());
+                }
+            })
+        };
+        for appenders in [1usize, 32] {
+            let id = format!("fsync_{fsync}/appenders_{appenders}/{}B", body.len());
+            g.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let per = (iters as usize).div_ceil(appenders);
+                        let started = Instant::now();
+                        let tasks: Vec<_> = (0..appenders)
+                            .map(|_| {
+                                let (q, body) = (q.clone(), body.clone());
+                                tokio::spawn(async move {
+                                    for _ in 0..per {
+                                        q.append(RECORDS as u32, body.clone())
+                                            .await
+                                            .expect("append");
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.expect("join");
+                        }
+                        // Time per append, as if `iters` appends were made.
+                        started
+                            .elapsed()
+                            .mul_f64(iters as f64 / (per * appenders) as f64)
+                    })
+                })
+            });
+        }
+        q.close();
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        });
+        q.shutdown();
+    }
+    g.finish();
+}
+
+fn gzip_1mib(c: &mut Criterion) {
+    // Distinct requests (jobs and sequence numbers differ), as a real batch holds.
+    let mut entries = Vec::new();
+    let mut len = 0;
+    for j in 0u32.. {
+        if len >= 1 << 20 {
+            break;
+        }
+        let e = Bytes::from(request(j % 50, u64::from(j) * 20, 20).encode_to_vec());
+        len += e.len();
+        entries.push(e);
+    }
+    let batch = concat(&entries);
+    let mut g = c.benchmark_group("gzip_1mib");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("flate2_default_level", |b| {
+        b.iter(|| {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(batch.len() / 4),
+                flate2::Compression::default(),
+            );
+            enc.write_all(black_box(&batch)).expect("gzip");
+            enc.finish().expect("gzip")
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = decode_count, json_to_protobuf, batch_merge, queue_append, gzip_1mib
+}
+criterion_main!(benches);
