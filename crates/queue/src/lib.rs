@@ -26,8 +26,9 @@
 //!   the next frame after damage.
 //! - `ledger` (28 bytes: `OSPQLED2`, watermark u64, next id u64, crc u32): every id below the
 //!   watermark is acknowledged, and no id below the next id will be handed out again.
-//!   Replaced atomically (write `ledger.tmp`, rename) at most every 100 ms, and always before
-//!   a segment file is deleted (so a crash cannot make ids be reused). A damaged ledger means
+//!   Rewritten at most every 100 ms, in place when it exists (one sector, CRC-checked, no new
+//!   blocks: it works on a full disk), else via `ledger.tmp` and a rename; and before a
+//!   segment file is deleted (so a crash cannot make ids be reused). A damaged ledger means
 //!   "nothing acknowledged": more duplicates, never loss. Version 1 (20 bytes, `OSPQLED1`,
 //!   watermark only) is still read.
 //! - `lock`: held with an advisory lock while a process has the queue open.

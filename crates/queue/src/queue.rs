@@ -281,7 +281,8 @@ impl Queue {
         if full(&st) && opts.when_full == WhenFull::DropOldest {
             let before = st.counters.clone();
             while full(&st) {
-                let Some(idx) = st.first_unread() else { break };
+                let oldest = st.entries.iter().position(|e| e.state != EntryState::Done);
+                let Some(idx) = oldest else { break };
                 st.drop_entry(idx);
                 st.compact_front();
             }
@@ -459,6 +460,10 @@ impl Queue {
         {
             let mut st = self.inner.lock();
             for &id in ids {
+                // A drop-pending entry was delivered after all: not dropped.
+                if st.drop_pending.remove(&id).is_some() {
+                    continue;
+                }
                 // Only entries handed out (in flight) can be acknowledged; a stale ack, e.g.
                 // for an id handed out before a restart, must not finish a live entry.
                 if let Some(idx) = st.position(id)
@@ -487,6 +492,11 @@ impl Queue {
     pub fn release(&self, ids: &[u64]) {
         let mut st = self.inner.lock();
         for &id in ids {
+            // A drop-pending entry whose attempt failed is dropped now.
+            if let Some(items) = st.drop_pending.remove(&id) {
+                st.count_dropped(u64::from(items));
+                continue;
+            }
             if let Some(idx) = st.position(id)
                 && st.entries[idx].state == EntryState::InFlight
             {

@@ -74,6 +74,10 @@ pub(crate) struct State {
     pub closed: bool,
     pub write_error: Option<String>,
     pub ledger_dirty: bool,
+    /// In-flight entries dropped by `when_full: drop_oldest` while a consumer was sending
+    /// them, with their item counts: delivered if that attempt succeeds (ack), counted as
+    /// dropped if it fails (release). Each entry is counted exactly once either way.
+    pub drop_pending: std::collections::HashMap<u64, u32>,
     /// The `next_id` recorded in the ledger on disk: no segment holding ids at or above it
     /// may be deleted before the ledger is rewritten (or ids would be reused after a crash).
     pub ledger_next_id: u64,
@@ -109,12 +113,25 @@ impl State {
         (seg.live == 0 && !seg.active).then_some(segment)
     }
 
-    /// Finishes the entry at `idx` as dropped by `when_full: drop_oldest`, and counts it.
-    /// Returns the segment to delete, as [`State::finish`] does.
+    /// Drops the entry at `idx` for `when_full: drop_oldest`: an unread entry is counted as
+    /// dropped now; an in-flight one becomes drop-pending (see `drop_pending`). Either way its
+    /// space is released. Returns the segment to delete, as [`State::finish`] does.
     pub fn drop_entry(&mut self, idx: usize) -> Option<u64> {
-        self.counters.dropped_items += u64::from(self.entries[idx].items);
-        self.counters.dropped_entries += 1;
+        let e = &self.entries[idx];
+        match e.state {
+            EntryState::Unread => self.count_dropped(u64::from(e.items)),
+            EntryState::InFlight => {
+                self.drop_pending.insert(e.id, e.items);
+            }
+            EntryState::Done => return None,
+        }
         self.finish(idx)
+    }
+
+    /// Counts one dropped entry of `items` items.
+    pub fn count_dropped(&mut self, items: u64) {
+        self.counters.dropped_items += items;
+        self.counters.dropped_entries += 1;
     }
 
     /// Drops done entries from the front and moves the watermark.

@@ -154,11 +154,13 @@ fn delete_segment(inner: &Inner, seg: SegmentMeta) {
     };
     if uncovered {
         let dir = inner.opts.dir.clone().unwrap_or_default();
-        if let Err(e) = write_ledger(&dir, ledger, inner.opts.fsync) {
-            tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger; keeping an acknowledged segment until it can be");
-            return;
+        match write_ledger(&dir, ledger, inner.opts.fsync) {
+            Ok(()) => inner.lock().ledger_next_id = ledger.next_id,
+            // Giving the space back matters more than id uniqueness after a crash.
+            Err(e) => {
+                tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger before deleting a drained segment; deleting it anyway (after a crash, ids may be reused)")
+            }
         }
-        inner.lock().ledger_next_id = ledger.next_id;
     }
     match fs::remove_file(&seg.path) {
         Ok(()) => {
@@ -196,14 +198,31 @@ fn write_ledger_if_dirty(inner: &Inner, dir: &Path) {
 }
 
 /// Atomically replaces the ledger file.
+///
+/// An existing ledger of the current size is overwritten in place: 28 bytes within one sector,
+/// checked by their CRC, and no new blocks, so it works on a full disk (where a temp file and
+/// a rename would not, and draining the queue would then free nothing). Otherwise a temp file
+/// is written and renamed over.
 pub(crate) fn write_ledger(dir: &Path, ledger: Ledger, sync: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let bytes = format::encode_ledger(ledger);
+    let path = dir.join("ledger");
+    if let Ok(f) = fs::OpenOptions::new().write(true).open(&path)
+        && f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64)
+    {
+        f.write_all_at(&bytes, 0)?;
+        if sync {
+            f.sync_data()?;
+        }
+        return Ok(());
+    }
     let tmp = dir.join("ledger.tmp");
     let mut f = File::create(&tmp)?;
-    f.write_all(&format::encode_ledger(ledger))?;
+    f.write_all(&bytes)?;
     if sync {
         f.sync_data()?;
     }
-    fs::rename(&tmp, dir.join("ledger"))
+    fs::rename(&tmp, path)
 }
 
 fn commit_group(
@@ -298,21 +317,16 @@ fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMet
     (accepted, to_delete)
 }
 
-/// Drops every unread entry of the oldest segment that has no entry in flight.
+/// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending).
 fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
     let victim = st
         .segments
         .iter()
-        .filter(|(_, s)| !s.active)
-        .map(|(&id, _)| id)
-        .find(|&seg| {
-            !st.entries
-                .iter()
-                .any(|e| e.segment == seg && e.state == EntryState::InFlight)
-        })?;
+        .find(|(_, s)| !s.active)
+        .map(|(&id, _)| id)?;
     let before = st.counters.clone();
     for i in 0..st.entries.len() {
-        if st.entries[i].segment == victim && st.entries[i].state == EntryState::Unread {
+        if st.entries[i].segment == victim {
             st.drop_entry(i);
         }
     }
