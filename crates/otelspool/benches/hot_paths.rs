@@ -275,6 +275,21 @@ fn gzip_1mib(c: &mut Criterion) {
             enc.finish().expect("gzip")
         })
     });
+    // The fastest level, for comparison (exporters use the default level).
+    g.bench_function("flate2_fast_level", |b| {
+        b.iter(|| {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(batch.len() / 4),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(black_box(&batch)).expect("gzip");
+            enc.finish().expect("gzip")
+        })
+    });
+    if let Some(path) = std::env::var_os("OTELSPOOL_BENCH_DUMP_BATCH") {
+        // For comparing other deflate implementations on the same bytes (bench/gzip-backends).
+        std::fs::write(path, &batch).expect("dump batch");
+    }
     g.finish();
 }
 
