@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::exporters::{
     BackoffSettings, Compression, ConsumerContext, ConsumerSettings, DeadLetter, DebugExporter,
     Exporter, OtlpExporterSettings, OtlpGrpcExporter, OtlpHttpEndpoints, OtlpHttpExporter,
-    OtlpHttpExporterSettings, TlsSettings, Verbosity,
+    OtlpHttpExporterSettings, ProbeGate, TlsSettings, Verbosity,
 };
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::{
@@ -27,9 +27,11 @@ use crate::telemetry::Metrics;
 use crate::telemetry::process::total_memory_bytes;
 
 /// Largest merged export request in bytes (`send_batch_max_size` limits items; this limits
-/// bytes): under the 4 MiB gRPC message limit most OTLP servers (otelcol's among them)
-/// enforce. A single request larger than this is still sent, alone.
-const DEFAULT_MAX_BATCH_BYTES: u64 = 3 * 1024 * 1024;
+/// bytes): well under the 4 MiB gRPC message limit most OTLP servers (otelcol's among them)
+/// enforce, and small enough that consumers draining a backlog hold little memory (a batch
+/// is read, merged and compressed: about three copies). A single larger request is still
+/// sent, alone.
+const DEFAULT_MAX_BATCH_BYTES: u64 = 1024 * 1024;
 /// Most memory the requests in flight at one receiver may hold.
 const MAX_IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
 /// Payload bytes each persistent queue keeps in memory so fresh data is not read back.
@@ -152,6 +154,7 @@ pub async fn build(
             settings: consumer_settings(config, p, e),
             metrics: metrics_ref.clone(),
             shutdown: retry_ref.clone(),
+            gate: Arc::new(ProbeGate::default()),
         };
         Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer)))
     }))

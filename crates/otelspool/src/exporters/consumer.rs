@@ -85,6 +85,29 @@ pub struct ConsumerContext {
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: stop waiting for retries.
     pub shutdown: CancellationToken,
+    /// Shared by the queue's consumers: while the backend fails, one probes at a time.
+    pub gate: Arc<ProbeGate>,
+}
+
+/// While an exporter's sends fail, only one of its consumers at a time takes a batch and
+/// tries (holding the probe through its backoff); the others wait. Without it, every consumer
+/// keeps reading, merging and compressing a full batch against a dead backend: memory the
+/// memory limiter (which gates receivers) cannot see, and load on a backend that is down.
+#[derive(Debug, Default)]
+pub struct ProbeGate {
+    failing: std::sync::atomic::AtomicBool,
+    probe: tokio::sync::Mutex<()>,
+}
+
+impl ProbeGate {
+    fn failing(&self) -> bool {
+        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 enum Attempt {
@@ -112,10 +135,23 @@ async fn consume(ctx: &ConsumerContext) {
     let mut backoff = Backoff::new(ctx.settings.backoff);
     let mut failures = 0u64;
     let mut failing_since: Option<Instant> = None;
-    while let Some(entries) = ctx.queue.next_batch(ctx.settings.limits).await {
+    loop {
+        // While failing, wait for the probe; it is held through the attempt and the backoff.
+        let _probe = if ctx.gate.failing() {
+            tokio::select! {
+                guard = ctx.gate.probe.lock() => Some(guard),
+                _ = ctx.shutdown.cancelled() => return,
+            }
+        } else {
+            None
+        };
+        let Some(entries) = ctx.queue.next_batch(ctx.settings.limits).await else {
+            return;
+        };
         let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
         match attempt(ctx, &entries).await {
             Attempt::Sent(accepted) => {
+                ctx.gate.set_failing(false);
                 if failures > 0 {
                     let after = failing_since.map(|t| t.elapsed());
                     tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
@@ -132,6 +168,7 @@ async fn consume(ctx: &ConsumerContext) {
                     continue;
                 }
                 failures += 1;
+                ctx.gate.set_failing(true);
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
                 ctx.queue.release(&ids);

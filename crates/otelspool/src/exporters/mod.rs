@@ -28,6 +28,6 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod debug;
 
-pub use consumer::{ConsumerContext, ConsumerSettings, Exporter, spawn_consumers};
+pub use consumer::{ConsumerContext, ConsumerSettings, Exporter, ProbeGate, spawn_consumers};
 pub use dead_letter::DeadLetter;
 pub use debug::{DebugExporter, Verbosity};

@@ -5,13 +5,16 @@
 //! The check runs every `check_interval` on a timer and also on every request when the last
 //! reading is older than the interval, so a burst cannot run far past the limit between ticks.
 //! Refusing happens before the request is decoded (otelcol decodes first; core #8632).
+//! Before refusing, freed heap is handed back to the OS (`malloc_trim`), the counterpart of
+//! the garbage collection otelcol forces: an idle process must not keep refusing because
+//! its allocator kept the pages of a past burst.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::pipeline::Refusal;
-use crate::telemetry::process::resident_memory_bytes;
+use crate::telemetry::process::{release_free_memory, resident_memory_bytes};
 
 /// Limits in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +66,15 @@ impl MemoryLimiter {
         limiter
     }
 
-    /// Reads RSS and updates the refusing state.
+    /// Reads RSS and updates the refusing state. Over the soft limit, freed heap is first
+    /// returned to the OS and RSS read again: memory that is free but still mapped must not
+    /// make the collector refuse data (after a burst, glibc keeps it until asked).
     pub fn check(&self) {
-        let rss = resident_memory_bytes().unwrap_or(0);
+        let mut rss = resident_memory_bytes().unwrap_or(0);
+        if rss > self.limits.soft_limit() {
+            release_free_memory();
+            rss = resident_memory_bytes().unwrap_or(0);
+        }
         self.last_rss.store(rss, Ordering::Relaxed);
         let over = rss > self.limits.soft_limit();
         let was = self.over.swap(over, Ordering::Relaxed);
