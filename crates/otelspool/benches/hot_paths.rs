@@ -26,92 +26,23 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use otelspool::pipeline::{Decoded, Payload, Signal};
 use otelspool_queue::{BatchLimits, Queue, QueueOptions};
+use otelspool_testkit::loadgen::records::JobRecords;
 use prost::Message;
 
 const RECORDS: usize = 100;
 const RECORD_SIZE: usize = 300;
 
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..KeyValue::default()
-    }
-}
-
-/// A request shaped like otelspool-loadgen's (crates/testkit/src/loadgen/records.rs).
-fn request(job: u32, first_seq: u64, count: usize) -> ExportLogsServiceRequest {
-    let job_id = format!("j-{job:04}");
-    let workflow_id = format!("wf-{:03}", job % 17);
-    let now = 1_760_000_000_000_000_000u64;
-    let log_records = (0..count as u64)
-        .map(|i| {
-            let seq = first_seq + i;
-            let step = seq % 20 + 1;
-            let mut body = format!(
-                "[job {job_id}] KSampler step {step}/20 |{}{}| {}.{:02}it/s ",
-                "#".repeat(step as usize),
-                " ".repeat(20 - step as usize),
-                1 + seq % 4,
-                seq % 100
-            );
-            let id = format!(" id=bench-{job:04}-{seq}");
-            body.extend(std::iter::repeat_n(
-                '.',
-                RECORD_SIZE.saturating_sub(body.len() + id.len()),
-            ));
-            body.push_str(&id);
-            LogRecord {
-                time_unix_nano: now + seq,
-                observed_time_unix_nano: now + seq,
-                severity_number: 9,
-                severity_text: "INFO".to_owned(),
-                body: Some(AnyValue {
-                    value: Some(Value::StringValue(body)),
-                }),
-                attributes: vec![
-                    kv("emerge.job_id", Value::StringValue(job_id.clone())),
-                    kv(
-                        "emerge.workflow_id",
-                        Value::StringValue(workflow_id.clone()),
-                    ),
-                    kv("seq", Value::IntValue(seq as i64)),
-                ],
-                ..LogRecord::default()
-            }
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv(
-                    "service.name",
-                    Value::StringValue("comfyui-worker".into()),
-                )],
-                ..Resource::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "comfyui".into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records,
-                ..ScopeLogs::default()
-            }],
-            ..ResourceLogs::default()
-        }],
-    }
+/// A request of `count` records of job `job`, built as `otelspool-loadgen` builds them.
+fn request(job: u32, count: usize) -> ExportLogsServiceRequest {
+    JobRecords::new("bench", job, RECORD_SIZE)
+        .next_batch(count)
+        .0
 }
 
 fn proto_bytes(job: u32, count: usize) -> Bytes {
-    Bytes::from(request(job, 0, count).encode_to_vec())
+    Bytes::from(request(job, count).encode_to_vec())
 }
 
 fn decode_count(c: &mut Criterion) {
@@ -133,7 +64,7 @@ fn decode_count(c: &mut Criterion) {
 }
 
 fn json_to_protobuf(c: &mut Criterion) {
-    let json = serde_json::to_vec(&request(7, 0, RECORDS)).expect("json");
+    let json = serde_json::to_vec(&request(7, RECORDS)).expect("json");
     // The JSON must round-trip through otelspool's own OTLP/JSON reader.
     let check = Decoded::from_json(Signal::Logs, &json).expect("valid OTLP/JSON");
     assert_eq!(check.items(), RECORDS as u64);
@@ -251,13 +182,16 @@ fn queue_append(c: &mut Criterion) {
 
 fn gzip_1mib(c: &mut Criterion) {
     // Distinct requests (jobs and sequence numbers differ), as a real batch holds.
+    let mut jobs: Vec<JobRecords> = (0..50)
+        .map(|j| JobRecords::new("bench", j, RECORD_SIZE))
+        .collect();
     let mut entries = Vec::new();
     let mut len = 0;
-    for j in 0u32.. {
+    for j in 0usize.. {
         if len >= 1 << 20 {
             break;
         }
-        let e = Bytes::from(request(j % 50, u64::from(j) * 20, 20).encode_to_vec());
+        let e = Bytes::from(jobs[j % 50].next_batch(20).0.encode_to_vec());
         len += e.len();
         entries.push(e);
     }
