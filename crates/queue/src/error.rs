@@ -25,6 +25,16 @@ pub enum AppendError {
     TooLarge(usize),
 }
 
+impl OpenError {
+    /// A filesystem error on `path`.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        OpenError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 /// Why a queue directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -132,13 +132,6 @@ impl std::fmt::Debug for Queue {
     }
 }
 
-fn io_err(path: &std::path::Path, source: std::io::Error) -> OpenError {
-    OpenError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 impl Queue {
     /// Opens (or creates) a queue and recovers whatever its directory holds. Blocking: call it
     /// at start-up or from `spawn_blocking`.
@@ -152,9 +145,9 @@ impl Queue {
         let mut report = RecoveryReport::default();
         let mut dir_lock = None;
         if let Some(dir) = &opts.dir {
-            fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+            fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
             let lock_path = dir.join("lock");
-            let lock = File::create(&lock_path).map_err(|e| io_err(&lock_path, e))?;
+            let lock = File::create(&lock_path).map_err(|e| OpenError::io(&lock_path, e))?;
             if lock.try_lock().is_err() {
                 return Err(OpenError::Locked(dir.display().to_string()));
             }
@@ -173,10 +166,11 @@ impl Queue {
             state.watermark = watermark.unwrap_or(0);
             for seg in scan.segments {
                 if seg.frames.is_empty() {
-                    fs::remove_file(&seg.path).map_err(|e| io_err(&seg.path, e))?;
+                    fs::remove_file(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?;
                     continue;
                 }
-                let reader = Arc::new(File::open(&seg.path).map_err(|e| io_err(&seg.path, e))?);
+                let reader =
+                    Arc::new(File::open(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?);
                 for f in &seg.frames {
                     state.entries.push_back(EntryMeta {
                         id: f.id,
@@ -229,7 +223,7 @@ impl Queue {
             let handle = std::thread::Builder::new()
                 .name(format!("queue-io-{}", inner.opts.name))
                 .spawn(move || writer::run(thread_inner, rx))
-                .map_err(|e| io_err(std::path::Path::new("queue-io thread"), e))?;
+                .map_err(|e| OpenError::io(std::path::Path::new("queue-io thread"), e))?;
             *inner.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
             *inner.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         }

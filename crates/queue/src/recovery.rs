@@ -41,19 +41,12 @@ pub(crate) struct Scan {
     pub max_id: Option<u64>,
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> OpenError {
-    OpenError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Scans every segment file in `dir`. Frames with ids below `watermark` are already
 /// acknowledged and are not returned.
 pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
+    for entry in fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))? {
+        let entry = entry.map_err(|e| OpenError::io(dir, e))?;
         if let Some(first_id) = entry
             .file_name()
             .to_str()
@@ -67,12 +60,12 @@ pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
     let mut last_id: Option<u64> = None;
     for (first_id, path) in names {
         scan.report.segments += 1;
-        let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let bytes = fs::read(&path).map_err(|e| OpenError::io(&path, e))?;
         if let Err(reason) = format::check_segment_header(&bytes) {
             tracing::error!(path = %path.display(), %reason, "queue segment is unreadable; renamed to .bad and skipped");
             scan.report.bad_segments += 1;
             let bad = path.with_extension("seg.bad");
-            fs::rename(&path, &bad).map_err(|e| io_err(&path, e))?;
+            fs::rename(&path, &bad).map_err(|e| OpenError::io(&path, e))?;
             continue;
         }
         let mut found = FoundSegment {
@@ -89,9 +82,10 @@ pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
             let file = fs::OpenOptions::new()
                 .write(true)
                 .open(&found.path)
-                .map_err(|e| io_err(&found.path, e))?;
-            file.set_len(cut_at).map_err(|e| io_err(&found.path, e))?;
-            file.sync_all().map_err(|e| io_err(&found.path, e))?;
+                .map_err(|e| OpenError::io(&found.path, e))?;
+            file.set_len(cut_at)
+                .map_err(|e| OpenError::io(&found.path, e))?;
+            file.sync_all().map_err(|e| OpenError::io(&found.path, e))?;
             found.file_len = cut_at;
         }
         found.frames.retain(|f| {

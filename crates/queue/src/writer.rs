@@ -113,14 +113,14 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
             commit_group(&inner, &dir, &mut active, appends);
         }
         if stop || last_ledger.elapsed() >= LEDGER_INTERVAL {
-            write_ledger_if_dirty(&inner, &dir);
+            write_ledger_if_dirty(&inner);
             last_ledger = Instant::now();
         }
         if stop {
             break;
         }
     }
-    write_ledger_if_dirty(&inner, &dir);
+    write_ledger_if_dirty(&inner);
 }
 
 /// Closes the active segment when every record in it is acknowledged, so the file is deleted
@@ -142,25 +142,13 @@ fn retire_drained_active(inner: &Inner, active: &mut Option<Active>) {
 fn delete_segment(inner: &Inner, seg: SegmentMeta) {
     // The ledger must record an id beyond this segment's before the file goes, so that ids
     // are never handed out again after a crash.
-    let (uncovered, ledger) = {
+    let uncovered = {
         let st = inner.lock();
-        (
-            st.ledger_next_id < st.next_id,
-            Ledger {
-                watermark: st.watermark,
-                next_id: st.next_id,
-            },
-        )
+        st.ledger_next_id < st.next_id
     };
-    if uncovered {
-        let dir = inner.opts.dir.clone().unwrap_or_default();
-        match write_ledger(&dir, ledger, inner.opts.fsync) {
-            Ok(()) => inner.lock().ledger_next_id = ledger.next_id,
-            // Giving the space back matters more than id uniqueness after a crash.
-            Err(e) => {
-                tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger before deleting a drained segment; deleting it anyway (after a crash, ids may be reused)")
-            }
-        }
+    if uncovered && let Err(e) = persist_ledger(inner) {
+        // Giving the space back matters more than id uniqueness after a crash.
+        tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger before deleting a drained segment; deleting it anyway (after a crash, ids may be reused)");
     }
     match fs::remove_file(&seg.path) {
         Ok(()) => {
@@ -173,28 +161,34 @@ fn delete_segment(inner: &Inner, seg: SegmentMeta) {
     }
 }
 
-fn write_ledger_if_dirty(inner: &Inner, dir: &Path) {
+fn write_ledger_if_dirty(inner: &Inner) {
+    if !inner.lock().ledger_dirty {
+        return;
+    }
+    if let Err(e) = persist_ledger(inner) {
+        tracing::warn!(error = %e, "could not write the queue's ack ledger; more duplicates after a crash, no loss");
+    }
+}
+
+/// Writes the ledger from the current state and records what it now covers. On failure the
+/// ledger stays marked dirty, so the next tick tries again.
+fn persist_ledger(inner: &Inner) -> std::io::Result<()> {
     let ledger = {
         let mut st = inner.lock();
-        if !st.ledger_dirty {
-            return;
-        }
         st.ledger_dirty = false;
         Ledger {
             watermark: st.watermark,
             next_id: st.next_id,
         }
     };
-    match write_ledger(dir, ledger, inner.opts.fsync) {
-        Ok(()) => {
-            let mut st = inner.lock();
-            st.ledger_next_id = st.ledger_next_id.max(ledger.next_id);
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not write the queue's ack ledger; more duplicates after a crash, no loss");
-            inner.lock().ledger_dirty = true;
-        }
+    let dir = inner.opts.dir.clone().unwrap_or_default();
+    let result = write_ledger(&dir, ledger, inner.opts.fsync);
+    let mut st = inner.lock();
+    match &result {
+        Ok(()) => st.ledger_next_id = st.ledger_next_id.max(ledger.next_id),
+        Err(_) => st.ledger_dirty = true,
     }
+    result
 }
 
 /// Atomically replaces the ledger file.
