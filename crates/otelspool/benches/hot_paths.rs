@@ -6,9 +6,8 @@
 //!   ComfyUI-like log records of ~300 bytes with `emerge.job_id` / `emerge.workflow_id`
 //!   attributes, as `otelspool-loadgen` builds them. Throughput in log records.
 //! - `json_to_protobuf`: the OTLP/HTTP JSON path, `Decoded::from_json` + `into_payload`.
-//! - `batch_merge`: what `exporters::consumer` does when it reads a batch: concatenate the
-//!   protobuf bytes of N queued requests (the consumer's `concat` is private; reimplemented
-//!   here line for line with `bytes::BytesMut`).
+//! - `batch_merge`: what `exporters::consumer` does when it reads a batch:
+//!   `pipeline::merge_requests`, concatenating the protobuf bytes of N queued requests.
 //! - `queue_append`: `otelspool_queue::Queue::append` of the 100-record request, fsync on and
 //!   off, 1 and 32 concurrent appenders, with one consumer draining and acknowledging. The
 //!   queue crate's own non-criterion bench (`cargo bench -p otelspool-queue --bench append`,
@@ -23,10 +22,10 @@ use std::hint::black_box;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use otelspool::pipeline::{Decoded, Payload, Signal};
+use otelspool::pipeline::{Decoded, Payload, Signal, merge_requests};
 use otelspool_queue::{BatchLimits, Queue, QueueOptions};
 use otelspool_testkit::loadgen::records::JobRecords;
 use prost::Message;
@@ -80,16 +79,8 @@ fn json_to_protobuf(c: &mut Criterion) {
     g.finish();
 }
 
-/// exporters::consumer::concat, reimplemented (it is private).
 fn concat(entries: &[Bytes]) -> Bytes {
-    if let [one] = entries {
-        return one.clone();
-    }
-    let mut buf = BytesMut::with_capacity(entries.iter().map(|e| e.len()).sum());
-    for e in entries {
-        buf.extend_from_slice(e);
-    }
-    buf.freeze()
+    merge_requests(entries.iter())
 }
 
 fn batch_merge(c: &mut Criterion) {

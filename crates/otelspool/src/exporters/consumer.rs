@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use otelspool_queue::{BatchLimits, Entry, Queue};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ use super::{
     Accepted, Backoff, BackoffSettings, DebugExporter, ExportError, OtlpGrpcExporter,
     OtlpHttpExporter, RetryAction,
 };
-use crate::pipeline::Signal;
+use crate::pipeline::{Signal, merge_requests};
 use crate::telemetry::Metrics;
 
 /// A configured exporter: one closed set, one `match`.
@@ -189,14 +189,7 @@ async fn consume(ctx: &ConsumerContext) {
 }
 
 fn concat(entries: &[Entry]) -> Bytes {
-    if let [one] = entries {
-        return one.payload.clone();
-    }
-    let mut buf = BytesMut::with_capacity(entries.iter().map(|e| e.payload.len()).sum());
-    for e in entries {
-        buf.extend_from_slice(&e.payload);
-    }
-    buf.freeze()
+    merge_requests(entries.iter().map(|e| &e.payload))
 }
 
 /// One export call for a batch.

@@ -131,6 +131,21 @@ fn data_points(data: Option<&Data>) -> u64 {
     }
 }
 
+/// Merges encoded export requests of one signal into one request by concatenating their bytes:
+/// protobuf defines that as merging, so the repeated `resource_*` fields add up. No decode, no
+/// re-encode, nothing split. One part is returned as it is (no copy).
+pub fn merge_requests<'a>(parts: impl ExactSizeIterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let mut iter = parts.clone();
+    if parts.len() == 1 {
+        return iter.next().cloned().unwrap_or_default();
+    }
+    let mut buf = bytes::BytesMut::with_capacity(parts.clone().map(Bytes::len).sum());
+    for p in iter {
+        buf.extend_from_slice(p);
+    }
+    buf.freeze()
+}
+
 impl Payload {
     /// Validates protobuf bytes and counts their items, keeping the bytes as they are.
     pub fn from_protobuf(signal: Signal, body: Bytes) -> Result<Payload, PayloadError> {

@@ -145,13 +145,13 @@ fn counters(
     help: &str,
     labels: &[&str],
 ) -> BuildResult<[IntCounterVec; 3]> {
-    let make = |noun: &str| -> BuildResult<IntCounterVec> {
-        let c = IntCounterVec::new(
-            Opts::new(format!("{prefix}{noun}"), format!("{help} ({noun})")),
+    let make = |noun: &str| {
+        counter_vec(
+            reg,
+            &format!("{prefix}{noun}"),
+            &format!("{help} ({noun})"),
             labels,
-        )?;
-        reg.register(Box::new(c.clone()))?;
-        Ok(c)
+        )
     };
     let [a, b, c] = nouns();
     Ok([make(a)?, make(b)?, make(c)?])
