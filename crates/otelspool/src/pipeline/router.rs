@@ -65,31 +65,23 @@ impl Pipeline {
 /// What one receiver feeds: the pipelines of each signal that list it.
 #[derive(Debug, Default, Clone)]
 pub struct Router {
-    by_signal: [Vec<Arc<Pipeline>>; 3],
-}
-
-fn index(signal: Signal) -> usize {
-    match signal {
-        Signal::Logs => 0,
-        Signal::Traces => 1,
-        Signal::Metrics => 2,
-    }
+    by_signal: [Vec<Arc<Pipeline>>; Signal::COUNT],
 }
 
 impl Router {
     /// Adds a pipeline of `signal`.
     pub fn add(&mut self, signal: Signal, pipeline: Arc<Pipeline>) {
-        self.by_signal[index(signal)].push(pipeline);
+        self.by_signal[signal.index()].push(pipeline);
     }
 
     /// True when some pipeline takes `signal`.
     pub fn accepts(&self, signal: Signal) -> bool {
-        !self.by_signal[index(signal)].is_empty()
+        !self.by_signal[signal.index()].is_empty()
     }
 
     /// Admission before decoding: `Err` while any memory limiter on the way refuses.
     pub fn admit(&self, signal: Signal) -> Result<(), Refusal> {
-        self.by_signal[index(signal)]
+        self.by_signal[signal.index()]
             .iter()
             .try_for_each(|p| p.processors.admit())
     }
@@ -105,7 +97,7 @@ impl Router {
 
     /// Sends the payload into every pipeline of its signal.
     pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
-        let pipelines = &self.by_signal[index(payload.signal)];
+        let pipelines = &self.by_signal[payload.signal.index()];
         match pipelines.as_slice() {
             [] => Err(Refusal::Invalid(format!(
                 "no {} pipeline takes this receiver's data",

@@ -15,8 +15,16 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// All signals, in a fixed order.
+    /// All signals, in a fixed order: `ALL[s.index()] == s`.
     pub const ALL: [Signal; 3] = [Signal::Logs, Signal::Traces, Signal::Metrics];
+
+    /// The number of signals, the length of a per-signal array.
+    pub const COUNT: usize = Signal::ALL.len();
+
+    /// This signal's position in [`Signal::ALL`], for per-signal arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     /// The pipeline type name as otelcol spells it (`logs`, `traces`, `metrics`).
     pub fn as_str(self) -> &'static str {
@@ -63,5 +71,21 @@ impl Signal {
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario: every signal's index is used to address per-signal arrays.
+    /// Guarantees: the index is the signal's position in `ALL`, so arrays built by iterating
+    /// `ALL` line up with lookups by `index()`.
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, s) in Signal::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i, "{s}");
+        }
+        assert_eq!(Signal::COUNT, 3);
     }
 }

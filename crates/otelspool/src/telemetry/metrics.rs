@@ -69,33 +69,17 @@ pub mod names {
     pub const PROCESS_UPTIME: &str = "otelcol_process_uptime";
 }
 
-fn nouns() -> [&'static str; 3] {
-    [
-        Signal::Logs.item_noun(),
-        Signal::Traces.item_noun(),
-        Signal::Metrics.item_noun(),
-    ]
-}
-
-fn idx(s: Signal) -> usize {
-    match s {
-        Signal::Logs => 0,
-        Signal::Traces => 1,
-        Signal::Metrics => 2,
-    }
-}
-
 /// The registry and every metric in it.
 pub struct Metrics {
     registry: Registry,
     started: Instant,
-    receiver_accepted: [IntCounterVec; 3],
-    receiver_refused: [IntCounterVec; 3],
-    receiver_failed: [IntCounterVec; 3],
-    exporter_sent: [IntCounterVec; 3],
-    exporter_send_failed: [IntCounterVec; 3],
-    exporter_enqueue_failed: [IntCounterVec; 3],
-    queue_dropped: [IntCounterVec; 3],
+    receiver_accepted: [IntCounterVec; Signal::COUNT],
+    receiver_refused: [IntCounterVec; Signal::COUNT],
+    receiver_failed: [IntCounterVec; Signal::COUNT],
+    exporter_sent: [IntCounterVec; Signal::COUNT],
+    exporter_send_failed: [IntCounterVec; Signal::COUNT],
+    exporter_enqueue_failed: [IntCounterVec; Signal::COUNT],
+    queue_dropped: [IntCounterVec; Signal::COUNT],
     exporter_retries: IntCounterVec,
     refused_requests: IntCounterVec,
     exporter_in_flight: GaugeVec,
@@ -144,7 +128,7 @@ fn counters(
     prefix: &str,
     help: &str,
     labels: &[&str],
-) -> BuildResult<[IntCounterVec; 3]> {
+) -> BuildResult<[IntCounterVec; Signal::COUNT]> {
     let make = |noun: &str| {
         counter_vec(
             reg,
@@ -153,7 +137,7 @@ fn counters(
             labels,
         )
     };
-    let [a, b, c] = nouns();
+    let [a, b, c] = Signal::ALL.map(Signal::item_noun);
     Ok([make(a)?, make(b)?, make(c)?])
 }
 
@@ -322,7 +306,7 @@ impl Metrics {
         items: u64,
         took: Duration,
     ) {
-        self.receiver_accepted[idx(signal)]
+        self.receiver_accepted[signal.index()]
             .with_label_values(&[receiver, transport])
             .inc_by(items);
         self.ack_latency
@@ -332,7 +316,7 @@ impl Metrics {
 
     /// A receiver refused `items` with a retryable error.
     pub fn receiver_refused(&self, receiver: &str, transport: &str, signal: Signal, items: u64) {
-        self.receiver_refused[idx(signal)]
+        self.receiver_refused[signal.index()]
             .with_label_values(&[receiver, transport])
             .inc_by(items);
     }
@@ -346,28 +330,28 @@ impl Metrics {
 
     /// A receiver rejected a malformed request (items unknown: counted as the request's items, or 0).
     pub fn receiver_failed(&self, receiver: &str, transport: &str, signal: Signal, items: u64) {
-        self.receiver_failed[idx(signal)]
+        self.receiver_failed[signal.index()]
             .with_label_values(&[receiver, transport])
             .inc_by(items);
     }
 
     /// The backend accepted `items`.
     pub fn exporter_sent(&self, exporter: &str, signal: Signal, items: u64) {
-        self.exporter_sent[idx(signal)]
+        self.exporter_sent[signal.index()]
             .with_label_values(&[exporter])
             .inc_by(items);
     }
 
     /// The backend rejected `items` permanently.
     pub fn exporter_send_failed(&self, exporter: &str, signal: Signal, items: u64) {
-        self.exporter_send_failed[idx(signal)]
+        self.exporter_send_failed[signal.index()]
             .with_label_values(&[exporter])
             .inc_by(items);
     }
 
     /// `items` could not be queued.
     pub fn enqueue_failed(&self, exporter: &str, signal: Signal, items: u64) {
-        self.exporter_enqueue_failed[idx(signal)]
+        self.exporter_enqueue_failed[signal.index()]
             .with_label_values(&[exporter])
             .inc_by(items);
     }
@@ -421,7 +405,7 @@ impl Metrics {
         self.queue_recovered
             .with_label_values(&l)
             .set(r.entries as f64);
-        let dropped = &self.queue_dropped[idx(q.signal)].with_label_values(&[q.exporter]);
+        let dropped = &self.queue_dropped[q.signal.index()].with_label_values(&[q.exporter]);
         dropped.inc_by(q.counters.dropped_items.saturating_sub(dropped.get()));
         let corrupt = self.queue_corrupt.with_label_values(&l);
         corrupt.inc_by((q.counters.corrupt_entries as f64 - corrupt.get()).max(0.0));
