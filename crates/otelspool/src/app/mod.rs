@@ -2,6 +2,9 @@
 //! (`run`). The only place that knows every component kind.
 
 pub mod build;
+mod exporters;
+mod processors;
+mod queues;
 pub mod run;
 
 pub use build::{BuildError, Parts, build};

@@ -1,0 +1,85 @@
+//! Opens an exporter's durable queue for one signal from its `sending_queue` and
+//! `file_storage` settings: `<directory>/<exporter id>/<signal>/`, plus its dead-letter file.
+
+use std::path::PathBuf;
+
+use otelspool_config as cfg;
+use otelspool_queue::{Queue, QueueOptions, WhenFull};
+
+use super::build::BuildError;
+use crate::exporters::DeadLetter;
+use crate::pipeline::Signal;
+
+/// Payload bytes each persistent queue keeps in memory so fresh data is not read back.
+const QUEUE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A folder name for a component id: `otlp/dash0` -> `otlp-dash0`.
+fn folder_name(id: &cfg::ComponentId) -> String {
+    id.to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn open_queue(
+    config: &cfg::Config,
+    eid: &cfg::ComponentId,
+    q: &cfg::SendingQueueConfig,
+    signal: Signal,
+) -> Result<(Queue, DeadLetter), BuildError> {
+    let storage = q
+        .storage
+        .as_ref()
+        .and_then(|sid| match config.extensions.get(sid) {
+            Some(cfg::ExtensionConfig::FileStorage(fs)) => Some(fs),
+            _ => None,
+        });
+    if !q.enabled {
+        tracing::warn!(exporter = %eid, persistent = storage.is_some(), "sending_queue.enabled is false; otelspool still queues (on disk when storage is set, else in memory) so that a slow backend never blocks or drops");
+    }
+    let dir: Option<PathBuf> =
+        storage.map(|fs| fs.directory.join(folder_name(eid)).join(signal.as_str()));
+    let mut opts = QueueOptions::new(format!("{eid}/{signal}"), dir.clone());
+    opts.max_bytes = q.max_size_mib << 20;
+    opts.max_entries = q.queue_size.unwrap_or(if dir.is_some() {
+        cfg::model::exporter_helper::default_persistent_queue_size()
+    } else {
+        cfg::model::exporter_helper::default_queue_size()
+    });
+    opts.fsync = storage.is_none_or(|fs| fs.fsync);
+    opts.cache_bytes = QUEUE_CACHE_BYTES;
+    opts.when_full = match q.when_full {
+        cfg::WhenFull::Block => WhenFull::Block,
+        cfg::WhenFull::DropOldest => WhenFull::DropOldest,
+    };
+    if let Some(fs) = storage
+        && !fs.create_directory
+        && !fs.directory.is_dir()
+    {
+        return Err(BuildError::Invalid(format!(
+            "file_storage directory {} does not exist and create_directory is false",
+            fs.directory.display()
+        )));
+    }
+    let (queue, report) = tokio::task::spawn_blocking(move || Queue::open(opts))
+        .await
+        .map_err(|e| BuildError::Invalid(format!("queue open task failed: {e}")))?
+        .map_err(|source| BuildError::Queue {
+            id: eid.to_string(),
+            signal,
+            source,
+        })?;
+    if report.found_damage() {
+        tracing::warn!(exporter = %eid, %signal, ?report, "queue had damaged data; it was skipped and everything else will be delivered");
+    }
+    Ok((
+        queue,
+        DeadLetter::new(dir.map(|d| d.join("dead-letter.bin"))),
+    ))
+}
