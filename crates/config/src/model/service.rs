@@ -2,7 +2,7 @@
 //!
 //! Pipeline ids are `logs`, `traces`, `metrics`, optionally with `/name`; other signals
 //! (`profiles`) are refused. otelcol's `telemetry.metrics.readers` form with a Prometheus pull
-//! exporter is rewritten to `address` before decoding (see `decode.rs`).
+//! exporter is rewritten to `address` before decoding (see `decode/service.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
