@@ -8,9 +8,12 @@
 //! nested key (`tls:` with no value) takes its defaults, as in otelcol.
 //!
 //! The submodules: [`rules`] (the unsupported-key table), [`service`] (the `service:` section's
-//! rewrites before decoding), [`retry`] (decode, record, remove, retry) and [`tree`] (path
-//! operations on the `serde_json::Value` tree).
+//! rewrites before decoding), [`retry`] (decode, record, remove, retry), [`de`] and [`error`]
+//! (a serde deserializer whose errors are typed) and [`tree`] (path operations on the
+//! `serde_json::Value` tree).
 
+mod de;
+mod error;
 mod retry;
 mod rules;
 mod service;

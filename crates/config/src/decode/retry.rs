@@ -1,12 +1,15 @@
 //! Decoding one value with serde, reporting every bad key: on each failure the error is
 //! recorded with its key path, the offending key is removed from the tree and decoding is
 //! retried (at most [`MAX_ATTEMPTS`] times), so one pass reports every unknown key and bad value
-//! instead of only the first.
+//! instead of only the first. Problems are told apart by their [`DecodeError`] kind, never by
+//! their wording.
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::tree::{get_mut_at, remove_at};
+use super::de::from_value;
+use super::error::DecodeError;
+use super::tree::remove_at;
 use crate::error::Diagnostics;
 use crate::yaml::{Seg, path_string};
 
@@ -23,7 +26,7 @@ pub(super) fn decode_value<T: DeserializeOwned>(
     // Sequence items removed so far: (sequence path, index in the document).
     let mut removed_items: Vec<(Vec<Seg>, usize)> = Vec::new();
     for _ in 0..MAX_ATTEMPTS {
-        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        let err = match from_value::<T>(value.clone()) {
             Ok(t) => return Some(t),
             Err(e) => e,
         };
@@ -36,30 +39,17 @@ pub(super) fn decode_value<T: DeserializeOwned>(
                 serde_path_to_error::Segment::Unknown => break,
             }
         }
-        let message = err.into_inner().to_string();
-        // otelcol reads an empty key (`tls:`) as "defaults": do the same, silently.
-        let empty = if message.starts_with("invalid type: null, expected struct") {
-            Some(Value::Object(Map::new()))
-        } else if message.starts_with("invalid type: null, expected a sequence") {
-            Some(Value::Array(Vec::new()))
-        } else {
-            None
-        };
-        if let Some(empty) = empty
-            && let Some(slot) = get_mut_at(&mut value, &segs)
+        let err = err.into_inner();
+        // serde reports an unknown key at its parent: point at the key itself.
+        if let DecodeError::UnknownField { field, .. } = &err
+            && segs.last() != Some(&Seg::Key(field.clone()))
         {
-            *slot = empty;
-            continue;
-        }
-        if let Some(key) = unknown_field(&message)
-            && segs.last() != Some(&Seg::Key(key.to_string()))
-        {
-            segs.push(Seg::Key(key.to_string()));
+            segs.push(Seg::Key(field.clone()));
         }
         // A key removed for a bad value then shows up as missing: already reported.
-        let already_reported = missing_field(&message).is_some_and(|key| {
+        let already_reported = matches!(&err, DecodeError::MissingField(key) if {
             let mut p = segs.clone();
-            p.push(Seg::Key(key.to_string()));
+            p.push(Seg::Key((*key).to_string()));
             removed.contains(&p)
         });
         let original = to_original(&segs, &removed_items);
@@ -69,7 +59,7 @@ pub(super) fn decode_value<T: DeserializeOwned>(
                 .cloned()
                 .chain(original.iter().cloned())
                 .collect();
-            diags.error(&path_string(&full), tidy(&message));
+            diags.error(&path_string(&full), err.to_string());
         }
         if segs.is_empty() || !remove_at(&mut value, &segs) {
             return None;
@@ -106,41 +96,4 @@ fn to_original(segs: &[Seg], removed_items: &[(Vec<Seg>, usize)]) -> Vec<Seg> {
             key => key.clone(),
         })
         .collect()
-}
-
-/// The key named by serde's "unknown field `x`, expected ..." message.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split_once('`').map(|(k, _)| k)
-}
-
-/// The key named by serde's "missing field `x`" message.
-fn missing_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `")?;
-    rest.split_once('`').map(|(k, _)| k)
-}
-
-/// Rewords serde's messages for config users.
-fn tidy(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((key, tail)) = rest.split_once('`')
-    {
-        let valid = tail
-            .trim_start_matches(", expected one of ")
-            .trim_start_matches(", expected ")
-            .replace('`', "")
-            .replace(" or ", ", ");
-        let valid = if tail.contains("there are no fields") {
-            "none".into()
-        } else {
-            valid
-        };
-        return format!("unknown key {key:?} (valid keys: {valid})");
-    }
-    if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some((key, _)) = rest.split_once('`')
-    {
-        return format!("missing required key {key:?}");
-    }
-    message.to_string()
 }

@@ -1,21 +1,8 @@
-//! Path operations on the `serde_json::Value` tree: look up, remove, and name a value's kind.
+//! Path operations on the `serde_json::Value` tree: remove a value, and name a value's kind.
 
 use serde_json::Value;
 
 use crate::yaml::Seg;
-
-/// The value at `segs`, if any.
-pub(super) fn get_mut_at<'v>(value: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
-    let mut cur = value;
-    for seg in segs {
-        cur = match (seg, cur) {
-            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
-            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
 
 /// Removes the value at `segs` from `value`; false if there is nothing there.
 pub(super) fn remove_at(value: &mut Value, segs: &[Seg]) -> bool {
