@@ -1,0 +1,222 @@
+//! From yaml-rust2's marked events to a `serde_json::Value` tree and the lines of its keys.
+//!
+//! Each open sequence or mapping is a frame on a stack; a finished node is pushed into its
+//! parent together with the lines of its descendants, relative to it, so that absolute key
+//! paths are known when the root completes. Anchored nodes are kept for their aliases; merge
+//! keys (`<<`) copy entries that the mapping does not set itself.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::scalar::resolve_plain;
+use super::{Seg, SyntaxError, path_string};
+
+enum Frame {
+    Seq {
+        anchor: usize,
+        items: Vec<(Value, usize)>,
+    },
+    Map {
+        anchor: usize,
+        entries: Vec<(String, usize, Value)>,
+        key: Option<(String, usize)>,
+        merged: HashSet<String>,
+    },
+}
+
+/// Receives the parser's events; see the module doc.
+#[derive(Default)]
+pub(super) struct Builder {
+    stack: Vec<(Frame, usize)>,
+    anchors: HashMap<usize, Value>,
+    pub(super) root: Option<Value>,
+    docs: usize,
+    pub(super) error: Option<SyntaxError>,
+    /// Absolute key paths and lines, filled when the root node completes.
+    pub(super) lines: Vec<(String, usize)>,
+    /// For each open frame, the lines of its descendants relative to it.
+    pending: Vec<PendingLines>,
+}
+
+/// Lines of the children of a finished node, relative to that node.
+type PendingLines = Vec<(Vec<Seg>, usize)>;
+
+impl Builder {
+    fn fail(&mut self, line: usize, message: String) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError { line, message });
+        }
+    }
+
+    /// Adds a finished node (with the relative lines of its children) to the parent.
+    fn push(&mut self, value: Value, line: usize, anchor: usize, children: PendingLines) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        let Some((top, _)) = self.stack.last_mut() else {
+            if self.root.is_some() {
+                self.fail(line, "only one YAML document is supported".into());
+                return;
+            }
+            self.root = Some(value);
+            for (segs, l) in children {
+                self.lines.push((path_string(&segs), l));
+            }
+            return;
+        };
+        let rel = self.pending.last_mut();
+        let mut err: Option<(usize, String)> = None;
+        match top {
+            Frame::Seq { items, .. } => {
+                let i = items.len();
+                items.push((value, line));
+                if let Some(rel) = rel {
+                    rel.push((vec![Seg::Index(i)], line));
+                    for (mut segs, l) in children {
+                        segs.insert(0, Seg::Index(i));
+                        rel.push((segs, l));
+                    }
+                }
+            }
+            Frame::Map {
+                entries,
+                key,
+                merged,
+                ..
+            } => match key.take() {
+                None => {
+                    let k = match value {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        Value::Bool(_) | Value::Number(_) => value.to_string(),
+                        _ => {
+                            err = Some((line, "complex mapping keys are not supported".into()));
+                            String::new()
+                        }
+                    };
+                    *key = Some((k, line));
+                }
+                Some((k, key_line)) if k == "<<" => {
+                    let sources = match value {
+                        Value::Object(m) => vec![m],
+                        Value::Array(a) => a
+                            .into_iter()
+                            .filter_map(|v| match v {
+                                Value::Object(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => {
+                            err = Some((key_line, "a merge key (<<) needs a mapping".into()));
+                            Vec::new()
+                        }
+                    };
+                    for m in sources {
+                        for (mk, mv) in m {
+                            if !entries.iter().any(|(ek, _, _)| *ek == mk) {
+                                merged.insert(mk.clone());
+                                entries.push((mk, key_line, mv));
+                            }
+                        }
+                    }
+                }
+                Some((k, key_line)) => {
+                    if let Some(pos) = entries.iter().position(|(ek, _, _)| *ek == k) {
+                        if merged.remove(&k) {
+                            entries.remove(pos);
+                        } else {
+                            err = Some((key_line, format!("duplicate key {k:?}")));
+                        }
+                    }
+                    if let Some(rel) = rel {
+                        rel.push((vec![Seg::Key(k.clone())], key_line));
+                        for (mut segs, l) in children {
+                            segs.insert(0, Seg::Key(k.clone()));
+                            rel.push((segs, l));
+                        }
+                    }
+                    entries.push((k, key_line, value));
+                }
+            },
+        }
+        if let Some((line, message)) = err {
+            self.fail(line, message);
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = mark.line();
+        match ev {
+            Event::DocumentStart => {
+                self.docs += 1;
+                if self.docs > 1 {
+                    self.fail(line, "only one YAML document is supported".into());
+                }
+            }
+            Event::Scalar(v, style, anchor, tag) => {
+                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let value = if style != TScalarStyle::Plain || is_str_tag {
+                    Value::String(v)
+                } else {
+                    resolve_plain(&v)
+                };
+                self.push(value, line, anchor, Vec::new());
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(v) => self.push(v, line, 0, Vec::new()),
+                None => self.fail(line, "alias to an unknown anchor".into()),
+            },
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((
+                    Frame::Seq {
+                        anchor,
+                        items: Vec::new(),
+                    },
+                    line,
+                ));
+                self.pending.push(Vec::new());
+            }
+            Event::MappingStart(anchor, _) => {
+                let frame = Frame::Map {
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    merged: HashSet::new(),
+                };
+                self.stack.push((frame, line));
+                self.pending.push(Vec::new());
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some((frame, start)) = self.stack.pop() else {
+                    return;
+                };
+                let children = self.pending.pop().unwrap_or_default();
+                let (value, anchor) = match frame {
+                    Frame::Seq { anchor, items } => (
+                        Value::Array(items.into_iter().map(|(v, _)| v).collect()),
+                        anchor,
+                    ),
+                    Frame::Map {
+                        anchor, entries, ..
+                    } => {
+                        let mut m = Map::new();
+                        for (k, _, v) in entries {
+                            m.insert(k, v);
+                        }
+                        (Value::Object(m), anchor)
+                    }
+                };
+                self.push(value, start, anchor, children);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+        }
+    }
+}
