@@ -82,7 +82,10 @@ pub fn load_str(
                 source: source.to_string(),
                 path: String::new(),
                 line: Some(e.line),
-                message: format!("YAML syntax error: {}", e.message),
+                message: match e.kind {
+                    yaml::YamlErrorKind::Syntax => format!("YAML syntax error: {}", e.message),
+                    yaml::YamlErrorKind::AliasBudget => e.message,
+                },
             });
             return Err(ConfigErrors::sorted(errors));
         }

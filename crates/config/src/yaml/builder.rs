@@ -4,6 +4,12 @@
 //! parent together with the lines of its descendants, relative to it, so that absolute key
 //! paths are known when the root completes. Anchored nodes are kept for their aliases; merge
 //! keys (`<<`) copy entries that the mapping does not set itself.
+//!
+//! Aliases copy their anchored node, so a few lines can name billions of nodes ("billion
+//! laughs"). Every node's size (nodes and scalar bytes) is known when it completes; each alias
+//! adds its node's size to a budget, and the alias that would take the copies past
+//! [`MAX_ALIAS_NODES`] or [`MAX_ALIAS_BYTES`] is refused with its line, before anything is
+//! copied.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +18,34 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::scalar::resolve_plain;
-use super::{Seg, SyntaxError, path_string};
+use super::{Seg, YamlError, YamlErrorKind, path_string};
+
+/// Most nodes that aliases may copy in one document, all aliases together.
+pub(super) const MAX_ALIAS_NODES: usize = 10_000;
+/// Most scalar bytes (keys and values) that aliases may copy in one document.
+pub(super) const MAX_ALIAS_BYTES: usize = 1024 * 1024;
+
+/// The size of a node: itself and its descendants, and the bytes of their scalars.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl std::ops::AddAssign for Size {
+    fn add_assign(&mut self, other: Size) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
+/// An open sequence or mapping: its frame, the line it starts on, and the size of what it
+/// holds so far.
+struct Open {
+    frame: Frame,
+    line: usize,
+    size: Size,
+}
 
 enum Frame {
     Seq {
@@ -30,11 +63,13 @@ enum Frame {
 /// Receives the parser's events; see the module doc.
 #[derive(Default)]
 pub(super) struct Builder {
-    stack: Vec<(Frame, usize)>,
-    anchors: HashMap<usize, Value>,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, (Value, Size)>,
+    /// What aliases have copied so far.
+    expanded: Size,
     pub(super) root: Option<Value>,
     docs: usize,
-    pub(super) error: Option<SyntaxError>,
+    pub(super) error: Option<YamlError>,
     /// Absolute key paths and lines, filled when the root node completes.
     pub(super) lines: Vec<(String, usize)>,
     /// For each open frame, the lines of its descendants relative to it.
@@ -46,17 +81,67 @@ type PendingLines = Vec<(Vec<Seg>, usize)>;
 
 impl Builder {
     fn fail(&mut self, line: usize, message: String) {
+        self.fail_as(YamlErrorKind::Syntax, line, message);
+    }
+
+    fn fail_as(&mut self, kind: YamlErrorKind, line: usize, message: String) {
         if self.error.is_none() {
-            self.error = Some(SyntaxError { line, message });
+            self.error = Some(YamlError {
+                kind,
+                line,
+                message,
+            });
         }
     }
 
-    /// Adds a finished node (with the relative lines of its children) to the parent.
-    fn push(&mut self, value: Value, line: usize, anchor: usize, children: PendingLines) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+    /// Copies the node anchored as `id` for an alias on `line`, within the alias budget.
+    fn alias(&mut self, id: usize, line: usize) {
+        let Some((value, size)) = self.anchors.get(&id) else {
+            self.fail(line, "alias to an unknown anchor".into());
+            return;
+        };
+        let size = *size;
+        self.expanded += size;
+        let over = if self.expanded.nodes > MAX_ALIAS_NODES {
+            Some(format!("{MAX_ALIAS_NODES} nodes"))
+        } else if self.expanded.bytes > MAX_ALIAS_BYTES {
+            Some(format!("{MAX_ALIAS_BYTES} bytes"))
+        } else {
+            None
+        };
+        if let Some(limit) = over {
+            self.fail_as(
+                YamlErrorKind::AliasBudget,
+                line,
+                format!(
+                    "YAML aliases would copy more than {limit} in total; this alias is refused \
+                     (the limit guards against alias bombs: use fewer or smaller aliases)"
+                ),
+            );
+            return;
         }
-        let Some((top, _)) = self.stack.last_mut() else {
+        let value = value.clone();
+        self.push(value, line, 0, Vec::new(), size);
+    }
+
+    /// Adds a finished node of `size` (with the relative lines of its children) to the parent.
+    fn push(
+        &mut self,
+        value: Value,
+        line: usize,
+        anchor: usize,
+        children: PendingLines,
+        size: Size,
+    ) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (value.clone(), size));
+        }
+        let Some(Open {
+            frame: top,
+            size: parent_size,
+            ..
+        }) = self.stack.last_mut()
+        else {
             if self.root.is_some() {
                 self.fail(line, "only one YAML document is supported".into());
                 return;
@@ -67,6 +152,7 @@ impl Builder {
             }
             return;
         };
+        *parent_size += size;
         let rel = self.pending.last_mut();
         let mut err: Option<(usize, String)> = None;
         match top {
@@ -163,25 +249,27 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Scalar(v, style, anchor, tag) => {
                 let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let size = Size {
+                    nodes: 1,
+                    bytes: v.len(),
+                };
                 let value = if style != TScalarStyle::Plain || is_str_tag {
                     Value::String(v)
                 } else {
                     resolve_plain(&v)
                 };
-                self.push(value, line, anchor, Vec::new());
+                self.push(value, line, anchor, Vec::new(), size);
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(v) => self.push(v, line, 0, Vec::new()),
-                None => self.fail(line, "alias to an unknown anchor".into()),
-            },
+            Event::Alias(id) => self.alias(id, line),
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((
-                    Frame::Seq {
+                self.stack.push(Open {
+                    frame: Frame::Seq {
                         anchor,
                         items: Vec::new(),
                     },
                     line,
-                ));
+                    size: Size::default(),
+                });
                 self.pending.push(Vec::new());
             }
             Event::MappingStart(anchor, _) => {
@@ -191,13 +279,23 @@ impl MarkedEventReceiver for Builder {
                     key: None,
                     merged: HashSet::new(),
                 };
-                self.stack.push((frame, line));
+                self.stack.push(Open {
+                    frame,
+                    line,
+                    size: Size::default(),
+                });
                 self.pending.push(Vec::new());
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let Some((frame, start)) = self.stack.pop() else {
+                let Some(Open {
+                    frame,
+                    line: start,
+                    mut size,
+                }) = self.stack.pop()
+                else {
                     return;
                 };
+                size += Size { nodes: 1, bytes: 0 };
                 let children = self.pending.pop().unwrap_or_default();
                 let (value, anchor) = match frame {
                     Frame::Seq { anchor, items } => (
@@ -214,7 +312,7 @@ impl MarkedEventReceiver for Builder {
                         (Value::Object(m), anchor)
                     }
                 };
-                self.push(value, start, anchor, children);
+                self.push(value, start, anchor, children, size);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }

@@ -4,7 +4,8 @@
 //! resolved like Go's yaml.v3 (YAML 1.2 core schema): `null`/`~`/empty, `true`/`false`, integers
 //! (decimal, `0x`, `0o`), floats; quoted scalars are always strings. Anchors, aliases and merge
 //! keys (`<<`) are supported; duplicate keys are an error, as in otelcol. Only one document is
-//! allowed.
+//! allowed. What aliases may copy is bounded (see [`builder`]), so a small file cannot expand
+//! into gigabytes.
 //!
 //! Paths use `.` between keys and `[i]` for sequence items:
 //! `service.pipelines.logs.exporters[0]`.
@@ -22,12 +23,23 @@ use yaml_rust2::parser::Parser;
 
 use builder::Builder;
 
-/// A syntax error with its 1-based line.
+/// Why a document could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum YamlErrorKind {
+    /// Not valid YAML, or YAML that otelspool does not take (two documents, duplicate keys).
+    Syntax,
+    /// Aliases would copy more than the alias budget allows.
+    AliasBudget,
+}
+
+/// A document that could not be read, with the 1-based line of the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
+pub(crate) struct YamlError {
+    /// What kind of problem.
+    pub(crate) kind: YamlErrorKind,
     /// 1-based line.
     pub(crate) line: usize,
-    /// The parser's message.
+    /// What is wrong.
     pub(crate) message: String,
 }
 
@@ -89,7 +101,7 @@ impl LineIndex {
 }
 
 /// Parses `text` into a JSON value and a line index.
-pub(crate) fn parse(text: &str) -> Result<(Value, LineIndex), SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<(Value, LineIndex), YamlError> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser
@@ -113,7 +125,7 @@ pub(crate) fn parse(text: &str) -> Result<(Value, LineIndex), SyntaxError> {
 /// an error in YAML's block context, so when the reported line is not indented with a tab and
 /// the next non-blank line is, the error is moved to that line and says why. This looks at the
 /// text only, never at the parser's message.
-fn locate_syntax_error(text: &str, line: usize, info: &str) -> SyntaxError {
+fn locate_syntax_error(text: &str, line: usize, info: &str) -> YamlError {
     let indented_with_tab = |l: &str| {
         l.chars()
             .take_while(|c| c.is_whitespace())
@@ -123,13 +135,15 @@ fn locate_syntax_error(text: &str, line: usize, info: &str) -> SyntaxError {
     let here = lines.next().map(|(_, l)| l);
     let next = lines.find(|(_, l)| !l.trim().is_empty());
     match (here, next) {
-        (Some(h), Some((i, n))) if !indented_with_tab(h) && indented_with_tab(n) => SyntaxError {
+        (Some(h), Some((i, n))) if !indented_with_tab(h) && indented_with_tab(n) => YamlError {
+            kind: YamlErrorKind::Syntax,
             line: i + 1,
             message: format!(
                 "{info} (this line is indented with a tab; YAML indentation must use spaces)"
             ),
         },
-        _ => SyntaxError {
+        _ => YamlError {
+            kind: YamlErrorKind::Syntax,
             line,
             message: info.to_string(),
         },
