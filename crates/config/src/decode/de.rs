@@ -145,7 +145,7 @@ mod tests {
     /// errors look like, not what a valid config means.
     #[test]
     fn reads_like_serde_json() {
-        let (root, _) = crate::yaml::parse(crate::DEFAULT_CONFIG_YAML).expect("parses");
+        let (root, _) = crate::yaml::parse(crate::DEFAULT_CONFIG_YAML, &[]).expect("parses");
         let service = root["service"].clone();
         assert_eq!(
             from_value::<ServiceConfig>(service.clone()).expect("ours"),

@@ -11,6 +11,16 @@ use std::fmt;
 
 use serde::de::{self, Expected, Unexpected};
 
+use crate::model::{ActionKind, Compression};
+use crate::redact::Shown;
+
+/// Names otelcol takes that otelspool does not implement, by the set of names an enum takes
+/// (as it reports them to [`de::Error::unknown_variant`]).
+const OTELCOL_ONLY: &[(&[&str], &[&str])] = &[
+    (Compression::NAMES, Compression::OTELCOL_ONLY),
+    (ActionKind::NAMES, ActionKind::OTELCOL_ONLY),
+];
+
 /// The value serde found where it expected something else (an owned [`Unexpected`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Got {
@@ -49,6 +59,31 @@ impl Got {
             Unexpected::Seq => Got::Seq,
             Unexpected::Map => Got::Map,
             other => Got::Other(other.to_string()),
+        }
+    }
+}
+
+impl Got {
+    /// The kind of value, without the value: `a string`, `an integer`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Got::Bool(_) => "a boolean",
+            Got::Unsigned(_) | Got::Signed(_) => "an integer",
+            Got::Float(_) => "a floating-point number",
+            Got::Char(_) => "a character",
+            Got::Str(_) => "a string",
+            Got::Null => "null",
+            Got::Seq => "a sequence",
+            Got::Map => "a mapping",
+            Got::Other(_) => "a value",
+        }
+    }
+
+    /// `Display`, or the kind and `instead` when the value may not be shown.
+    fn show(&self, shown: &Shown) -> String {
+        match (self, shown) {
+            (Got::Null | Got::Seq | Got::Map, _) | (_, Shown::Plain) => self.to_string(),
+            (_, Shown::Hidden(instead)) => format!("{} {instead}", self.kind()),
         }
     }
 }
@@ -114,6 +149,35 @@ pub(crate) enum DecodeError {
     },
     /// Any other message (raised with [`de::Error::custom`]).
     Custom(String),
+}
+
+impl DecodeError {
+    /// The message for the value of `key` (the last key of its path), which is shown as
+    /// `shown` says. Messages raised with `custom` never quote a value (the model's
+    /// deserializers report values through the typed channels), so they are kept as they are.
+    pub(crate) fn message(&self, key: &str, shown: &Shown) -> String {
+        match self {
+            DecodeError::InvalidType { got, expected } => {
+                format!("invalid type: {}, expected {expected}", got.show(shown))
+            }
+            DecodeError::InvalidValue { got, expected } => {
+                format!("invalid value: {}, expected {expected}", got.show(shown))
+            }
+            DecodeError::UnknownVariant { variant, expected } => {
+                let value = shown.or(|| format!("{variant:?}"));
+                let supported = expected.join(", ");
+                let otelcol_only = OTELCOL_ONLY
+                    .iter()
+                    .any(|(names, only)| names == expected && only.contains(&variant.as_str()));
+                if otelcol_only {
+                    format!("{key} {value} is not supported by otelspool (supported: {supported})")
+                } else {
+                    format!("unknown {key} {value} (supported: {supported})")
+                }
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for DecodeError {

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::de::from_value;
-use super::error::DecodeError;
+use super::error::{DecodeError, Got};
 use super::tree::remove_at;
 use crate::error::Diagnostics;
 use crate::yaml::{Seg, path_string};
@@ -59,7 +59,7 @@ pub(super) fn decode_value<T: DeserializeOwned>(
                 .cloned()
                 .chain(original.iter().cloned())
                 .collect();
-            diags.error(&path_string(&full), err.to_string());
+            report(&err, &full, diags);
         }
         if segs.is_empty() || !remove_at(&mut value, &segs) {
             return None;
@@ -96,4 +96,24 @@ fn to_original(segs: &[Seg], removed_items: &[(Vec<Seg>, usize)]) -> Vec<Seg> {
             key => key.clone(),
         })
         .collect()
+}
+
+/// Records `err` at `path`: a value from an environment variable is not shown, and a value an
+/// unset variable left empty says which variable.
+fn report(err: &DecodeError, path: &[Seg], diags: &mut Diagnostics<'_>) {
+    let key = match path.last() {
+        Some(Seg::Key(k)) => k.as_str(),
+        _ => "value",
+    };
+    let path = path_string(path);
+    match err {
+        DecodeError::InvalidType {
+            got: Got::Null,
+            expected,
+        } if diags.unset_note(&path).is_some() => diags.empty(&path, Some(expected)),
+        _ => {
+            let message = err.message(key, &diags.shown(&path));
+            diags.error(&path, message);
+        }
+    }
 }

@@ -1,9 +1,12 @@
-//! From yaml-rust2's marked events to a `serde_json::Value` tree and the lines of its keys.
+//! From yaml-rust2's marked events to a `serde_json::Value` tree, the lines of its keys and the
+//! [`Sources`] of their values.
 //!
 //! Each open sequence or mapping is a frame on a stack; a finished node is pushed into its
-//! parent together with the lines of its descendants, relative to it, so that absolute key
-//! paths are known when the root completes. Anchored nodes are kept for their aliases; merge
-//! keys (`<<`) copy entries that the mapping does not set itself.
+//! parent together with the lines and sources of its descendants, relative to it, so that
+//! absolute key paths are known when the root completes. A scalar's text runs from its event
+//! to the next event, which is where the substitutions that made it are looked for; a mapping
+//! entry's sources are its key's and its value's. Anchored nodes are kept for their aliases
+//! (with their sources); merge keys (`<<`) copy entries that the mapping does not set itself.
 //!
 //! Aliases copy their anchored node, so a few lines can name billions of nodes ("billion
 //! laughs"). Every node's size (nodes and scalar bytes) is known when it completes; each alias
@@ -13,12 +16,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver};
+use serde_json::Value;
+use yaml_rust2::parser::Event;
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::scalar::resolve_plain;
-use super::{Seg, YamlError, YamlErrorKind, path_string};
+use super::{Seg, YamlError, YamlErrorKind};
+use crate::env::Substitution;
+use crate::redact::Sources;
 
 /// Most nodes that aliases may copy in one document, all aliases together.
 pub(super) const MAX_ALIAS_NODES: usize = 10_000;
@@ -39,47 +44,69 @@ impl std::ops::AddAssign for Size {
     }
 }
 
-/// An open sequence or mapping: its frame, the line it starts on, and the size of what it
-/// holds so far.
-struct Open {
-    frame: Frame,
+/// Lines and sources of the descendants of a node, by path relative to it.
+type Descendants = Vec<(Vec<Seg>, usize, Sources)>;
+
+/// A finished node, on its way into its parent.
+struct Node {
+    value: Value,
     line: usize,
     size: Size,
+    sources: Sources,
+    descendants: Descendants,
+}
+
+/// An open sequence or mapping and what it holds so far.
+struct Open {
+    frame: Frame,
+    anchor: usize,
+    line: usize,
+    size: Size,
+    sources: Sources,
+    descendants: Descendants,
 }
 
 enum Frame {
-    Seq {
-        anchor: usize,
-        items: Vec<(Value, usize)>,
-    },
+    Seq(Vec<Value>),
     Map {
-        anchor: usize,
-        entries: Vec<(String, usize, Value)>,
-        key: Option<(String, usize)>,
+        entries: Vec<(String, Value)>,
+        /// The key read, waiting for its value: name, line, sources.
+        key: Option<(String, usize, Sources)>,
         merged: HashSet<String>,
     },
 }
 
 /// Receives the parser's events; see the module doc.
-#[derive(Default)]
-pub(super) struct Builder {
+pub(super) struct Builder<'t> {
+    text: &'t str,
+    subs: &'t [Substitution],
     stack: Vec<Open>,
-    anchors: HashMap<usize, (Value, Size)>,
+    anchors: HashMap<usize, (Value, Size, Sources)>,
     /// What aliases have copied so far.
     expanded: Size,
-    pub(super) root: Option<Value>,
     docs: usize,
+    pub(super) root: Option<Value>,
     pub(super) error: Option<YamlError>,
-    /// Absolute key paths and lines, filled when the root node completes.
-    pub(super) lines: Vec<(String, usize)>,
-    /// For each open frame, the lines of its descendants relative to it.
-    pending: Vec<PendingLines>,
+    /// Absolute key paths with their lines and sources, filled when the root completes.
+    pub(super) paths: Descendants,
 }
 
-/// Lines of the children of a finished node, relative to that node.
-type PendingLines = Vec<(Vec<Seg>, usize)>;
+impl<'t> Builder<'t> {
+    /// A builder for `text`, whose substitutions are `subs`.
+    pub(super) fn new(text: &'t str, subs: &'t [Substitution]) -> Self {
+        Builder {
+            text,
+            subs,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            expanded: Size::default(),
+            docs: 0,
+            root: None,
+            error: None,
+            paths: Vec::new(),
+        }
+    }
 
-impl Builder {
     fn fail(&mut self, line: usize, message: String) {
         self.fail_as(YamlErrorKind::Syntax, line, message);
     }
@@ -96,7 +123,7 @@ impl Builder {
 
     /// Copies the node anchored as `id` for an alias on `line`, within the alias budget.
     fn alias(&mut self, id: usize, line: usize) {
-        let Some((value, size)) = self.anchors.get(&id) else {
+        let Some((value, size, sources)) = self.anchors.get(&id) else {
             self.fail(line, "alias to an unknown anchor".into());
             return;
         };
@@ -120,73 +147,68 @@ impl Builder {
             );
             return;
         }
-        let value = value.clone();
-        self.push(value, line, 0, Vec::new(), size);
+        let node = Node {
+            value: value.clone(),
+            line,
+            size,
+            sources: sources.clone(),
+            descendants: Vec::new(),
+        };
+        self.push(node, 0);
     }
 
-    /// Adds a finished node of `size` (with the relative lines of its children) to the parent.
-    fn push(
-        &mut self,
-        value: Value,
-        line: usize,
-        anchor: usize,
-        children: PendingLines,
-        size: Size,
-    ) {
+    /// Adds a finished node to its parent (or makes it the root), keeping it if anchored.
+    fn push(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, (value.clone(), size));
+            let kept = (node.value.clone(), node.size, node.sources.clone());
+            self.anchors.insert(anchor, kept);
         }
-        let Some(Open {
-            frame: top,
-            size: parent_size,
-            ..
-        }) = self.stack.last_mut()
-        else {
+        let Some(open) = self.stack.last_mut() else {
             if self.root.is_some() {
-                self.fail(line, "only one YAML document is supported".into());
+                self.fail(node.line, "only one YAML document is supported".into());
                 return;
             }
-            self.root = Some(value);
-            for (segs, l) in children {
-                self.lines.push((path_string(&segs), l));
-            }
+            self.root = Some(node.value);
+            self.paths = node.descendants;
             return;
         };
-        *parent_size += size;
-        let rel = self.pending.last_mut();
+        open.size += node.size;
+        open.sources.merge(&node.sources);
+        let nest = |seg: Seg, into: &mut Descendants, node: Node, sources: Sources| {
+            into.push((vec![seg.clone()], node.line, sources));
+            for (mut segs, l, s) in node.descendants {
+                segs.insert(0, seg.clone());
+                into.push((segs, l, s));
+            }
+            node.value
+        };
         let mut err: Option<(usize, String)> = None;
-        match top {
-            Frame::Seq { items, .. } => {
-                let i = items.len();
-                items.push((value, line));
-                if let Some(rel) = rel {
-                    rel.push((vec![Seg::Index(i)], line));
-                    for (mut segs, l) in children {
-                        segs.insert(0, Seg::Index(i));
-                        rel.push((segs, l));
-                    }
-                }
+        match &mut open.frame {
+            Frame::Seq(items) => {
+                let seg = Seg::Index(items.len());
+                let sources = node.sources.clone();
+                items.push(nest(seg, &mut open.descendants, node, sources));
             }
             Frame::Map {
                 entries,
                 key,
                 merged,
-                ..
             } => match key.take() {
                 None => {
-                    let k = match value {
+                    let k = match node.value {
                         Value::String(s) => s,
                         Value::Null => String::new(),
-                        Value::Bool(_) | Value::Number(_) => value.to_string(),
+                        Value::Bool(_) | Value::Number(_) => node.value.to_string(),
                         _ => {
-                            err = Some((line, "complex mapping keys are not supported".into()));
+                            err =
+                                Some((node.line, "complex mapping keys are not supported".into()));
                             String::new()
                         }
                     };
-                    *key = Some((k, line));
+                    *key = Some((k, node.line, node.sources));
                 }
-                Some((k, key_line)) if k == "<<" => {
-                    let sources = match value {
+                Some((k, key_line, _)) if k == "<<" => {
+                    let sources = match node.value {
                         Value::Object(m) => vec![m],
                         Value::Array(a) => a
                             .into_iter()
@@ -202,29 +224,28 @@ impl Builder {
                     };
                     for m in sources {
                         for (mk, mv) in m {
-                            if !entries.iter().any(|(ek, _, _)| *ek == mk) {
+                            if !entries.iter().any(|(ek, _)| *ek == mk) {
                                 merged.insert(mk.clone());
-                                entries.push((mk, key_line, mv));
+                                entries.push((mk, mv));
                             }
                         }
                     }
                 }
-                Some((k, key_line)) => {
-                    if let Some(pos) = entries.iter().position(|(ek, _, _)| *ek == k) {
+                Some((k, key_line, mut sources)) => {
+                    if let Some(pos) = entries.iter().position(|(ek, _)| *ek == k) {
                         if merged.remove(&k) {
                             entries.remove(pos);
                         } else {
                             err = Some((key_line, format!("duplicate key {k:?}")));
                         }
                     }
-                    if let Some(rel) = rel {
-                        rel.push((vec![Seg::Key(k.clone())], key_line));
-                        for (mut segs, l) in children {
-                            segs.insert(0, Seg::Key(k.clone()));
-                            rel.push((segs, l));
-                        }
-                    }
-                    entries.push((k, key_line, value));
+                    sources.merge(&node.sources);
+                    let node = Node {
+                        line: key_line,
+                        ..node
+                    };
+                    let value = nest(Seg::Key(k.clone()), &mut open.descendants, node, sources);
+                    entries.push((k, value));
                 }
             },
         }
@@ -232,14 +253,14 @@ impl Builder {
             self.fail(line, message);
         }
     }
-}
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+    /// Handles one event; the next event starts at byte `next` of the text.
+    pub(super) fn event(&mut self, ev: Event, mark: Marker, next: usize) {
         if self.error.is_some() {
             return;
         }
         let line = mark.line();
+        let range = mark.index()..next.max(mark.index());
         match ev {
             Event::DocumentStart => {
                 self.docs += 1;
@@ -248,71 +269,64 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Scalar(v, style, anchor, tag) => {
-                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let sources = Sources::of_scalar(self.subs, self.text, range, &v);
                 let size = Size {
                     nodes: 1,
                     bytes: v.len(),
                 };
+                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let value = if style != TScalarStyle::Plain || is_str_tag {
                     Value::String(v)
                 } else {
                     resolve_plain(&v)
                 };
-                self.push(value, line, anchor, Vec::new(), size);
+                let node = Node {
+                    value,
+                    line,
+                    size,
+                    sources,
+                    descendants: Vec::new(),
+                };
+                self.push(node, anchor);
             }
             Event::Alias(id) => self.alias(id, line),
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Open {
-                    frame: Frame::Seq {
-                        anchor,
-                        items: Vec::new(),
-                    },
-                    line,
-                    size: Size::default(),
-                });
-                self.pending.push(Vec::new());
-            }
-            Event::MappingStart(anchor, _) => {
-                let frame = Frame::Map {
-                    anchor,
-                    entries: Vec::new(),
-                    key: None,
-                    merged: HashSet::new(),
-                };
-                self.stack.push(Open {
-                    frame,
-                    line,
-                    size: Size::default(),
-                });
-                self.pending.push(Vec::new());
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(Open {
-                    frame,
-                    line: start,
-                    mut size,
-                }) = self.stack.pop()
-                else {
-                    return;
-                };
-                size += Size { nodes: 1, bytes: 0 };
-                let children = self.pending.pop().unwrap_or_default();
-                let (value, anchor) = match frame {
-                    Frame::Seq { anchor, items } => (
-                        Value::Array(items.into_iter().map(|(v, _)| v).collect()),
-                        anchor,
-                    ),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                let frame = if matches!(ev, Event::SequenceStart(..)) {
+                    Frame::Seq(Vec::new())
+                } else {
                     Frame::Map {
-                        anchor, entries, ..
-                    } => {
-                        let mut m = Map::new();
-                        for (k, _, v) in entries {
-                            m.insert(k, v);
-                        }
-                        (Value::Object(m), anchor)
+                        entries: Vec::new(),
+                        key: None,
+                        merged: HashSet::new(),
                     }
                 };
-                self.push(value, start, anchor, children, size);
+                self.stack.push(Open {
+                    frame,
+                    anchor,
+                    line,
+                    size: Size::default(),
+                    sources: Sources::of_range(self.subs, range),
+                    descendants: Vec::new(),
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(open) = self.stack.pop() else {
+                    return;
+                };
+                let value = match open.frame {
+                    Frame::Seq(items) => Value::Array(items),
+                    Frame::Map { entries, .. } => Value::Object(entries.into_iter().collect()),
+                };
+                let mut size = open.size;
+                size += Size { nodes: 1, bytes: 0 };
+                let node = Node {
+                    value,
+                    line: open.line,
+                    size,
+                    sources: open.sources,
+                    descendants: open.descendants,
+                };
+                self.push(node, open.anchor);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }

@@ -19,8 +19,11 @@ mod scalar;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
-use yaml_rust2::parser::Parser;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
 
+use crate::env::{Origin, Substitution};
+use crate::redact::Sources;
 use builder::Builder;
 
 /// Why a document could not be read.
@@ -69,10 +72,12 @@ pub(crate) fn path_string(segs: &[Seg]) -> String {
     s
 }
 
-/// Maps display paths to the line of their key, and lines back to the deepest path on them.
+/// Maps display paths to the line of their key and the [`Sources`] of their key and value,
+/// and lines back to the deepest path on them.
 #[derive(Debug, Default)]
 pub(crate) struct LineIndex {
     lines: HashMap<String, usize>,
+    sources: HashMap<String, Sources>,
     by_line: BTreeMap<usize, String>,
 }
 
@@ -89,33 +94,86 @@ impl LineIndex {
         }
     }
 
+    /// Substitutions inside `path`'s key and value, or, for a path that is not written in the
+    /// document (a value copied by an alias or a merge key), its nearest written ancestor's.
+    pub(crate) fn sources_of(&self, path: &str) -> Option<&Sources> {
+        let mut p = path;
+        loop {
+            if self.lines.contains_key(p) {
+                return self.sources.get(p);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+
     /// The deepest key path that starts on `line`, if any.
     pub(crate) fn path_at(&self, line: usize) -> Option<&str> {
         self.by_line.get(&line).map(String::as_str)
     }
 
-    fn insert(&mut self, path: String, line: usize) {
+    fn insert(&mut self, path: String, line: usize, sources: Sources) {
         self.by_line.insert(line, path.clone());
+        if !sources.is_empty() {
+            self.sources.entry(path.clone()).or_insert(sources);
+        }
         self.lines.entry(path).or_insert(line);
     }
 }
 
-/// Parses `text` into a JSON value and a line index.
-pub(crate) fn parse(text: &str) -> Result<(Value, LineIndex), YamlError> {
-    let mut b = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut b, true)
-        .map_err(|e| locate_syntax_error(text, e.marker().line(), e.info()))?;
+/// Collects the parser's events, so that each one is handled knowing where the next begins.
+#[derive(Default)]
+struct Events(Vec<(Event, Marker)>);
+
+impl MarkedEventReceiver for Events {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        self.0.push((ev, mark));
+    }
+}
+
+/// Parses `text`, whose env references were replaced as `subs` says, into a JSON value and an
+/// index of its key paths.
+pub(crate) fn parse(text: &str, subs: &[Substitution]) -> Result<(Value, LineIndex), YamlError> {
+    let mut events = Events::default();
+    Parser::new_from_str(text)
+        .load(&mut events, true)
+        .map_err(|e| parser_error(text, subs, e.marker(), e.info()))?;
+    let mut b = Builder::new(text, subs);
+    let mut events = events.0.into_iter().peekable();
+    while let Some((ev, mark)) = events.next() {
+        let next = events.peek().map_or(text.len(), |(_, m)| m.index());
+        b.event(ev, mark, next);
+    }
     if let Some(e) = b.error {
         return Err(e);
     }
     let root = b.root.unwrap_or(Value::Null);
     let mut index = LineIndex::default();
-    for (path, line) in b.lines {
-        index.insert(path, line);
+    for (segs, line, sources) in b.paths {
+        index.insert(path_string(&segs), line, sources);
     }
     Ok((root, index))
+}
+
+/// The error for a parser failure at `mark`. When it lies inside a value from the environment,
+/// the parser's message (which may quote a character of it) is replaced by one that names the
+/// variable.
+fn parser_error(text: &str, subs: &[Substitution], mark: &Marker, info: &str) -> YamlError {
+    let inside = subs
+        .iter()
+        .find(|s| s.origin == Origin::Env && s.span.contains(&mark.index()));
+    match inside {
+        Some(s) => YamlError {
+            kind: YamlErrorKind::Syntax,
+            line: mark.line(),
+            message: format!(
+                "the value of {r} is not valid YAML here; quote the reference (\"{r}\") to \
+                 use it as text",
+                r = s.reference()
+            ),
+        },
+        None => locate_syntax_error(text, mark.line(), info),
+    }
 }
 
 /// Builds the error for a parser failure reported at 1-based `line`.
@@ -153,8 +211,10 @@ fn locate_syntax_error(text: &str, line: usize, info: &str) -> YamlError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yaml_rust2::parser::{Event, MarkedEventReceiver};
-    use yaml_rust2::scanner::Marker;
+
+    fn parse(text: &str) -> Result<(Value, LineIndex), YamlError> {
+        super::parse(text, &[])
+    }
 
     /// Scenario: a nested document with sequences and scalars of every kind.
     /// Guarantees: values resolve like yaml.v3, and each key path maps to its own line.
