@@ -7,7 +7,8 @@
 //! Go forms (`1.5s`, `µs`), so a config that works with otelcol would behave differently here.
 //! Negative durations are rejected (nothing in the config can be negative). A bare number is
 //! accepted only for `0`, as otelcol does; any other bare number is an error that shows the
-//! right form.
+//! right form. Errors raised while deserializing say what is wrong without quoting the value,
+//! which may come from an environment variable; the caller shows it, or names the variable.
 
 use std::time::Duration;
 
@@ -25,32 +26,65 @@ const NANOS_PER: &[(&str, u128)] = &[
     ("h", 3_600_000_000_000),
 ];
 
+/// What is wrong with a duration; says so without quoting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing but spaces.
+    #[error("empty")]
+    Empty,
+    /// Starts with `-`.
+    #[error("negative durations are not allowed")]
+    Negative,
+    /// A unit without a number, or a stray `.`.
+    #[error("expected a number")]
+    NoNumber,
+    /// A number without a unit.
+    #[error("missing unit")]
+    MissingUnit,
+    /// A unit Go does not know.
+    #[error("unknown unit: use ns, us, ms, s, m or h")]
+    UnknownUnit,
+    /// More than `u64::MAX` seconds.
+    #[error("too large")]
+    TooLarge,
+    /// A bare number other than 0.
+    #[error("a bare number is not a duration (only 0 is); write it with a unit")]
+    BareNumber,
+}
+
 /// Parses a Go duration string (`1m30s`, `200ms`, `1.5s`, `0`).
 ///
 /// # Errors
-/// Returns a message naming the problem and showing the expected form.
+/// Returns a message quoting `text`, naming the problem and showing the expected form.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    let bad = |why: &str| {
+    parse(text).map_err(|why| {
         format!(
             "invalid duration {text:?}: {why} (expected Go syntax such as \"5s\", \"200ms\", \"1m30s\")"
         )
-    };
+    })
+}
+
+/// Parses a Go duration string; the error does not quote it.
+///
+/// # Errors
+/// What is wrong with `text`.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let s = text.trim();
     if s.is_empty() {
-        return Err(bad("empty"));
+        return Err(DurationError::Empty);
     }
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     let s = match s.strip_prefix('+') {
         Some(rest) => rest,
-        None if s.starts_with('-') => return Err(bad("negative durations are not allowed")),
+        None if s.starts_with('-') => return Err(DurationError::Negative),
         None => s,
     };
     let mut total: u128 = 0;
     let mut rest = s;
     if rest.is_empty() {
-        return Err(bad("no number"));
+        return Err(DurationError::NoNumber);
     }
     while !rest.is_empty() {
         let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -63,7 +97,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             rest = &after_dot[frac_len..];
         }
         if int_part.is_empty() && frac_part.is_empty() {
-            return Err(bad("expected a number"));
+            return Err(DurationError::NoNumber);
         }
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -71,19 +105,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         if unit.is_empty() {
-            return Err(bad("missing unit"));
+            return Err(DurationError::MissingUnit);
         }
         let Some(&(_, scale)) = NANOS_PER.iter().find(|(name, _)| *name == unit) else {
-            return Err(bad(&format!(
-                "unknown unit {unit:?} (use ns, us, ms, s, m or h)"
-            )));
+            return Err(DurationError::UnknownUnit);
         };
         let whole: u128 = if int_part.is_empty() {
             0
         } else {
-            int_part.parse().map_err(|_| bad("number too large"))?
+            int_part.parse().map_err(|_| DurationError::TooLarge)?
         };
-        let mut nanos = whole.checked_mul(scale).ok_or_else(|| bad("too large"))?;
+        let mut nanos = whole.checked_mul(scale).ok_or(DurationError::TooLarge)?;
         // Fraction: like Go, keep as many digits as fit and scale them down.
         let mut frac_scale = scale;
         for digit in frac_part.bytes().take(30) {
@@ -93,11 +125,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
             nanos += u128::from(digit - b'0') * frac_scale;
         }
-        total = total.checked_add(nanos).ok_or_else(|| bad("too large"))?;
+        total = total.checked_add(nanos).ok_or(DurationError::TooLarge)?;
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| bad("too large"))?;
-    let sub = u32::try_from(total % 1_000_000_000).map_err(|_| bad("too large"))?;
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| DurationError::TooLarge)?;
+    let sub = u32::try_from(total % 1_000_000_000).map_err(|_| DurationError::TooLarge)?;
     Ok(Duration::new(secs, sub))
+}
+
+/// A duration, as serde's "expected" text, with what is wrong (never the value).
+struct Expected(DurationError);
+
+impl de::Expected for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a duration in Go syntax such as \"5s\", \"200ms\" or \"1m30s\" ({})",
+            self.0
+        )
+    }
 }
 
 /// A duration as it appears in YAML: a Go duration string, or a bare number (only `0`).
@@ -110,16 +155,15 @@ enum Raw {
 }
 
 fn from_raw<E: de::Error>(raw: Raw) -> Result<Duration, E> {
+    let bare = Expected(DurationError::BareNumber);
     match raw {
-        Raw::Text(s) => parse_duration(&s).map_err(E::custom),
+        Raw::Text(s) => {
+            parse(&s).map_err(|why| E::invalid_value(de::Unexpected::Str(&s), &Expected(why)))
+        }
         Raw::Int(0) => Ok(Duration::ZERO),
-        Raw::Int(n) => Err(E::custom(format!(
-            "a bare number ({n}) is not a duration; write it with a unit, e.g. \"{n}s\" or \"{n}ms\""
-        ))),
+        Raw::Int(n) => Err(E::invalid_value(de::Unexpected::Signed(n), &bare)),
         Raw::Float(0.0) => Ok(Duration::ZERO),
-        Raw::Float(f) => Err(E::custom(format!(
-            "a bare number ({f}) is not a duration; write it with a unit, e.g. \"{f}s\""
-        ))),
+        Raw::Float(f) => Err(E::invalid_value(de::Unexpected::Float(f), &bare)),
     }
 }
 

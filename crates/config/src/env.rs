@@ -9,6 +9,14 @@
 //! the variable; values are never echoed, as they may be secrets. Inside a quoted scalar the
 //! value is escaped for that quoting style, so it stays literal; an unquoted value is parsed as
 //! YAML, as otelcol does when a reference is the whole value (`${env:PORT}` becomes a number).
+//!
+//! Every replaced reference is recorded as a [`Substitution`]: the variable, whether its value
+//! came from the environment, a default or nothing (unset), and the byte range it fills in the
+//! substituted text. The YAML stage maps those ranges to key paths, so that a message about a
+//! key can name the variable instead of showing a value that may be a secret.
+
+use std::fmt;
+use std::ops::Range;
 
 /// A problem or notice found during substitution, tied to a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +27,55 @@ pub(crate) struct EnvNotice {
     pub(crate) message: String,
 }
 
+/// Where the text of a [`Substitution`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The variable's value, from the environment: never printed.
+    Env,
+    /// The `:-default` written in the file (the variable is unset).
+    Default,
+    /// Nothing: the variable is unset and there is no default.
+    Unset,
+}
+
+/// One reference replaced in the text.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Substitution {
+    /// The variable's name.
+    pub(crate) name: String,
+    /// Where the replacement came from.
+    pub(crate) origin: Origin,
+    /// Byte range of the replacement in the substituted text (empty when unset).
+    pub(crate) span: Range<usize>,
+    /// The replacement as substituted, before any escaping for quotes. Never printed: the
+    /// `Debug` output leaves it out.
+    pub(crate) value: String,
+}
+
+impl Substitution {
+    /// The reference as a user writes it: `${env:NAME}`.
+    pub(crate) fn reference(&self) -> String {
+        format!("${{env:{}}}", self.name)
+    }
+}
+
+impl fmt::Debug for Substitution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Substitution")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Result of substituting one document.
 #[derive(Debug, Default)]
 pub(crate) struct Substituted {
     /// The text with every valid reference replaced.
     pub(crate) text: String,
+    /// Every reference replaced, in text order.
+    pub(crate) substitutions: Vec<Substitution>,
     /// Unset variables (replaced by empty strings).
     pub(crate) warnings: Vec<EnvNotice>,
     /// Invalid references or values (left in the text as written).
@@ -157,10 +209,10 @@ fn expand(
         out.text.push_str(original);
         return;
     }
-    let value = match env(name) {
-        Some(v) => v,
+    let (value, origin) = match env(name) {
+        Some(v) => (v, Origin::Env),
         None => match default {
-            Some(d) => d.to_string(),
+            Some(d) => (d.to_string(), Origin::Default),
             None => {
                 out.warnings.push(EnvNotice {
                     line,
@@ -168,7 +220,7 @@ fn expand(
                         "environment variable {name} is not set; using an empty value"
                     ),
                 });
-                String::new()
+                (String::new(), Origin::Unset)
             }
         },
     };
@@ -181,6 +233,7 @@ fn expand(
         });
         return;
     }
+    let start = out.text.len();
     match quote {
         // Keep the value literal inside quoted scalars, as otelcol (which substitutes after
         // parsing) would: escape what the quoting style would otherwise interpret.
@@ -190,6 +243,12 @@ fn expand(
         Some('\'') => out.text.push_str(&value.replace('\'', "''")),
         _ => out.text.push_str(&value),
     }
+    out.substitutions.push(Substitution {
+        name: name.to_string(),
+        origin,
+        span: start..out.text.len(),
+        value,
+    });
 }
 
 #[cfg(test)]
@@ -223,6 +282,31 @@ mod tests {
         assert_eq!(s.text, "e: \n", "set-but-empty wins over the default");
     }
 
+    /// Scenario: references set, defaulted, unset and quoted on one line.
+    /// Guarantees: each is recorded with its origin and the byte range its text fills in the
+    /// substituted text (empty when unset); `Debug` leaves the value out.
+    #[test]
+    fn substitutions_are_recorded() {
+        let s = sub("a: ${env:TOKEN} ${env:NOPE:-dflt} \"${TOKEN}\" x${NOPE}y\n");
+        assert_eq!(s.text, "a: s3cret dflt \"s3cret\" xy\n");
+        let got: Vec<(&str, Origin, &str)> = s
+            .substitutions
+            .iter()
+            .map(|x| (x.name.as_str(), x.origin, &s.text[x.span.clone()]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("TOKEN", Origin::Env, "s3cret"),
+                ("NOPE", Origin::Default, "dflt"),
+                ("TOKEN", Origin::Env, "s3cret"),
+                ("NOPE", Origin::Unset, ""),
+            ]
+        );
+        assert_eq!(s.substitutions[3].span, 25..25);
+        assert!(!format!("{:?}", s.substitutions).contains("s3cret"));
+    }
+
     /// Scenario: escapes and bare `$NAME`.
     /// Guarantees: `$$` is a literal `$`, `$NAME` and a lone `$` are kept as written.
     #[test]
@@ -252,12 +336,12 @@ mod tests {
         let env = |n: &str| (n == "P").then(|| r#"a"b\c'd"#.to_string());
         let s = substitute("a: \"x ${P}\"\nb: 'x ${P}'\n", &env);
         assert_eq!(s.text, "a: \"x a\\\"b\\\\c'd\"\nb: 'x a\"b\\c''d'\n");
-        let (v, _) = crate::yaml::parse(&s.text).expect("valid YAML");
+        let (v, _) = crate::yaml::parse(&s.text, &s.substitutions).expect("valid YAML");
         assert_eq!(v["a"], serde_json::Value::from(r#"x a"b\c'd"#));
         assert_eq!(v["b"], serde_json::Value::from(r#"x a"b\c'd"#));
         // An apostrophe inside a plain scalar is not a quote; an escaped quote does not close.
         let s = substitute("c: it's ${P}\nd: \"q\\\" ${P}\"\n", &env);
-        let (v, _) = crate::yaml::parse(&s.text).expect("valid YAML");
+        let (v, _) = crate::yaml::parse(&s.text, &s.substitutions).expect("valid YAML");
         assert_eq!(v["c"], serde_json::Value::from(r#"it's a"b\c'd"#));
         assert_eq!(v["d"], serde_json::Value::from(r#"q" a"b\c'd"#));
     }

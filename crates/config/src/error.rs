@@ -2,9 +2,13 @@
 //!
 //! Every error names the file it came from, the key path inside the document
 //! (`exporters.otlp/dash0.sending_queue.queue_size`, sequences as `[0]`) and, when known, the
-//! 1-based line, so that a user can fix every problem in one edit.
+//! 1-based line, so that a user can fix every problem in one edit. No message shows a value
+//! that came from an environment variable (see [`crate::redact`]).
 
 use std::fmt;
+
+use crate::env::Substitution;
+use crate::redact::{self, Shown};
 
 /// One problem found while loading a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,33 +69,80 @@ impl std::error::Error for ConfigErrors {}
 /// Collects errors and warnings while a document is decoded and validated.
 ///
 /// Paths are resolved to lines through the document's [`crate::yaml::LineIndex`]; a path that
-/// is not in the index takes the line of its nearest ancestor that is.
+/// is not in the index takes the line of its nearest ancestor that is. The same index says
+/// which `${env:...}` references made a path's value: a message shows such a value only through
+/// [`Diagnostics::show`], which names the variables instead, and an error at a path that an
+/// unset variable left empty says which variable is not set.
 pub(crate) struct Diagnostics<'a> {
     source: &'a str,
     index: &'a crate::yaml::LineIndex,
+    subs: &'a [Substitution],
     pub(crate) errors: Vec<ConfigError>,
     pub(crate) warnings: Vec<String>,
 }
 
 impl<'a> Diagnostics<'a> {
-    /// Starts an empty collection for `source`.
-    pub(crate) fn new(source: &'a str, index: &'a crate::yaml::LineIndex) -> Self {
+    /// Starts an empty collection for `source`, whose references were replaced as `subs` says.
+    pub(crate) fn new(
+        source: &'a str,
+        index: &'a crate::yaml::LineIndex,
+        subs: &'a [Substitution],
+    ) -> Self {
         Diagnostics {
             source,
             index,
+            subs,
             errors: Vec::new(),
             warnings: Vec::new(),
         }
     }
 
-    /// Records an error at `path`.
+    /// How a message may show the value at `path`.
+    pub(crate) fn shown(&self, path: &str) -> Shown {
+        redact::shown(self.subs, self.index.sources_of(path))
+    }
+
+    /// The value at `path` for a message: `value` as `{:?}` shows it when it is written in
+    /// the file, the variables it came from when it is not.
+    pub(crate) fn show(&self, path: &str, value: &dyn fmt::Debug) -> String {
+        self.shown(path).or(|| format!("{value:?}"))
+    }
+
+    /// `${env:X} is not set` when an unset variable is part of the value at `path`.
+    pub(crate) fn unset_note(&self, path: &str) -> Option<String> {
+        redact::unset_note(self.subs, self.index.sources_of(path))
+    }
+
+    /// Records an error at `path`, saying which variable is not set if one made its value.
     pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
+        let mut message = message.into();
+        if let Some(note) = self.unset_note(path) {
+            message = format!("{message} ({note})");
+        }
+        self.record(path, message);
+    }
+
+    /// Records that the required value at `path` is empty: `is empty: ${env:X} is not set` when
+    /// an unset variable emptied it, `must not be empty` otherwise; `expected` says what it
+    /// should have been, when that helps.
+    pub(crate) fn empty(&mut self, path: &str, expected: Option<&str>) {
+        let mut message = match self.unset_note(path) {
+            Some(note) => format!("is empty: {note}"),
+            None => "must not be empty".to_string(),
+        };
+        if let Some(expected) = expected {
+            message = format!("{message} (expected {expected})");
+        }
+        self.record(path, message);
+    }
+
+    fn record(&mut self, path: &str, message: String) {
         let line = self.index.line_of(path);
         self.errors.push(ConfigError {
             source: self.source.to_string(),
             path: path.to_string(),
             line,
-            message: message.into(),
+            message,
         });
     }
 

@@ -7,6 +7,11 @@
 //!    each bad key so that all of them are reported;
 //! 4. `validate`: pure semantic checks (references, endpoints, limits).
 //!
+//! No message prints a value that came from an environment variable: the env stage records
+//! which text each reference filled, the YAML stage carries that to key paths, and messages
+//! about those paths name the variable instead (`redact`). YAML aliases may copy only a bounded
+//! amount (`yaml`), so a small file cannot expand into gigabytes.
+//!
 //! A component type or key otelspool does not implement is an error naming it, never silently
 //! ignored; the few otelcol keys that are accepted and ignored produce warnings.
 
@@ -15,6 +20,7 @@ pub mod duration;
 mod env;
 mod error;
 pub mod model;
+mod redact;
 mod validate;
 mod yaml;
 
@@ -22,6 +28,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use redact::Redactor;
 
 use error::Diagnostics;
 
@@ -36,6 +43,9 @@ pub struct Loaded {
     /// Unset environment variables, accepted-but-ignored keys, unused components; formatted
     /// like errors (`{source}:{line}: {path}: {message}`).
     pub warnings: Vec<String>,
+    /// Hides the values that came from environment variables in messages made after loading
+    /// (a start-up error that quotes an endpoint): apply it to any such text before printing.
+    pub redactor: Redactor,
 }
 
 /// Reads `path`, substitutes the process environment, parses and validates.
@@ -65,7 +75,7 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, ConfigErrors> {
     let substituted = env::substitute(text, env);
-    let (root, index) = match yaml::parse(&substituted.text) {
+    let (root, index) = match yaml::parse(&substituted.text, &substituted.substitutions) {
         Ok(parsed) => parsed,
         Err(e) => {
             let mut errors: Vec<ConfigError> = substituted
@@ -82,12 +92,15 @@ pub fn load_str(
                 source: source.to_string(),
                 path: String::new(),
                 line: Some(e.line),
-                message: format!("YAML syntax error: {}", e.message),
+                message: match e.kind {
+                    yaml::YamlErrorKind::Syntax => format!("YAML syntax error: {}", e.message),
+                    yaml::YamlErrorKind::AliasBudget => e.message,
+                },
             });
             return Err(ConfigErrors::sorted(errors));
         }
     };
-    let mut diags = Diagnostics::new(source, &index);
+    let mut diags = Diagnostics::new(source, &index, &substituted.substitutions);
     for n in &substituted.errors {
         let path = index.path_at(n.line).unwrap_or_default().to_string();
         diags.errors.push(ConfigError {
@@ -113,6 +126,7 @@ pub fn load_str(
         Ok(Loaded {
             config: decoded.config,
             warnings: diags.warnings,
+            redactor: Redactor::new(&substituted.substitutions),
         })
     } else {
         Err(ConfigErrors::sorted(diags.errors))

@@ -178,3 +178,21 @@ fn yaml_syntax_error_has_line() {
     );
     assert!(matches!(errors[0].line, Some(3..=4)), "{}", errors[0]);
 }
+
+/// Scenario: a line indented with a tab, after a plain value, a nested key and a block scalar
+/// (yaml-rust2 points at the value before the tab in each case).
+/// Guarantees: the error names the line that holds the tab, and says a tab is the problem.
+#[test]
+fn tab_error_names_the_line_with_the_tab() {
+    for (text, tab_line) in [
+        ("receivers:\n  otlp:\n\tprotocols:\n", 3),
+        ("receivers:\n  otlp:\n    protocols: 1\n\tgrpc:\n", 4),
+        ("a:\n  b:\n    c: 1\n\n\t\td: 2\n", 5),
+        ("a:\n  b: |\n\t x\n", 3),
+    ] {
+        let errors = errors_of("tab.yaml", text);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].line, Some(tab_line), "{text:?}: {}", errors[0]);
+        assert!(errors[0].message.contains("tab"), "{}", errors[0]);
+    }
+}

@@ -114,10 +114,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A start-up error may quote a setting (an endpoint) that came from an env variable.
+    let redactor = loaded.redactor;
     match runtime.block_on(otelspool::app::run(loaded.config, CancellationToken::new())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "otelspool stopped with an error");
+            let error = redactor.redact(&format!("{e:#}"));
+            tracing::error!(%error, "otelspool stopped with an error");
             ExitCode::FAILURE
         }
     }

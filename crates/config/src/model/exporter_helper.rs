@@ -24,18 +24,20 @@ pub enum Compression {
     None,
 }
 
+impl Compression {
+    /// The names otelspool takes (`""` is also `none`).
+    pub const NAMES: &'static [&'static str] = &["gzip", "none"];
+    /// otelcol's other compressions, which otelspool does not implement.
+    pub const OTELCOL_ONLY: &'static [&'static str] = &["zstd", "snappy", "zlib", "deflate", "lz4"];
+}
+
 impl<'de> Deserialize<'de> for Compression {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Option::<String>::deserialize(d)?.unwrap_or_default();
         match s.as_str() {
             "gzip" => Ok(Compression::Gzip),
             "none" | "" => Ok(Compression::None),
-            "zstd" | "snappy" | "zlib" | "deflate" | "lz4" => Err(serde::de::Error::custom(
-                format!("compression {s:?} is not supported by otelspool (supported: gzip, none)"),
-            )),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown compression {s:?} (supported: gzip, none)"
-            ))),
+            _ => Err(serde::de::Error::unknown_variant(&s, Self::NAMES)),
         }
     }
 }
@@ -68,15 +70,18 @@ pub enum WhenFull {
     DropOldest,
 }
 
+impl WhenFull {
+    /// The names it takes.
+    pub const NAMES: &'static [&'static str] = &["block", "drop_oldest"];
+}
+
 impl<'de> Deserialize<'de> for WhenFull {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         match s.as_str() {
             "block" => Ok(WhenFull::Block),
             "drop_oldest" => Ok(WhenFull::DropOldest),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown when_full {s:?} (supported: block, drop_oldest)"
-            ))),
+            _ => Err(serde::de::Error::unknown_variant(&s, Self::NAMES)),
         }
     }
 }

@@ -153,6 +153,11 @@ pub enum Verbosity {
     Detailed,
 }
 
+impl Verbosity {
+    /// The names it takes.
+    pub const NAMES: &'static [&'static str] = &["basic", "normal", "detailed"];
+}
+
 impl<'de> Deserialize<'de> for Verbosity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -160,9 +165,7 @@ impl<'de> Deserialize<'de> for Verbosity {
             "basic" => Ok(Verbosity::Basic),
             "normal" => Ok(Verbosity::Normal),
             "detailed" => Ok(Verbosity::Detailed),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown verbosity {s:?} (supported: basic, normal, detailed)"
-            ))),
+            _ => Err(serde::de::Error::unknown_variant(&s, Self::NAMES)),
         }
     }
 }

@@ -93,25 +93,34 @@ fn valid_kind(kind: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl FromStr for ComponentId {
-    type Err = String;
+/// What is wrong with a component id; says so without quoting the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ComponentIdError {
+    /// The part before `/` is not a valid type.
+    #[error("the type must be letters, digits and '_' (e.g. \"otlp\" or \"otlp/dash0\")")]
+    Kind,
+    /// The part after `/` is empty or holds spaces or `/`.
+    #[error("the name after '/' must be non-empty, without spaces or '/'")]
+    Name,
+}
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+impl ComponentId {
+    /// Parses `type` or `type/name`.
+    ///
+    /// # Errors
+    /// What is wrong, without the id (which may come from an environment variable).
+    pub fn parse_id(s: &str) -> Result<Self, ComponentIdError> {
         let (kind, name) = match s.split_once('/') {
             Some((k, n)) => (k, Some(n)),
             None => (s, None),
         };
         if !valid_kind(kind) {
-            return Err(format!(
-                "invalid component id {s:?}: the type must be letters, digits and '_' (e.g. \"otlp\" or \"otlp/dash0\")"
-            ));
+            return Err(ComponentIdError::Kind);
         }
         if let Some(n) = name
             && (n.is_empty() || n.chars().any(|c| c.is_whitespace() || c == '/'))
         {
-            return Err(format!(
-                "invalid component id {s:?}: the name after '/' must be non-empty, without spaces or '/'"
-            ));
+            return Err(ComponentIdError::Name);
         }
         Ok(ComponentId {
             kind: kind.to_string(),
@@ -120,10 +129,30 @@ impl FromStr for ComponentId {
     }
 }
 
+impl FromStr for ComponentId {
+    type Err = String;
+
+    /// Like [`ComponentId::parse_id`], with the id quoted in the message.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_id(s).map_err(|e| format!("invalid component id {s:?}: {e}"))
+    }
+}
+
+/// A component id, as serde's "expected" text (which never quotes the value).
+struct ExpectedId(ComponentIdError);
+
+impl serde::de::Expected for ExpectedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a component id: {}", self.0)
+    }
+}
+
 impl<'de> Deserialize<'de> for ComponentId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        Self::parse_id(&s).map_err(|e| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&s), &ExpectedId(e))
+        })
     }
 }
 

@@ -137,6 +137,13 @@ impl fmt::Display for ActionKind {
     }
 }
 
+impl ActionKind {
+    /// The names otelspool takes.
+    pub const NAMES: &'static [&'static str] = &["insert", "update", "upsert", "delete"];
+    /// otelcol's other actions, which otelspool does not implement.
+    pub const OTELCOL_ONLY: &'static [&'static str] = &["hash", "extract", "convert"];
+}
+
 impl<'de> Deserialize<'de> for ActionKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -145,12 +152,7 @@ impl<'de> Deserialize<'de> for ActionKind {
             "update" => Ok(ActionKind::Update),
             "upsert" => Ok(ActionKind::Upsert),
             "delete" => Ok(ActionKind::Delete),
-            "hash" | "extract" | "convert" => Err(serde::de::Error::custom(format!(
-                "action {s:?} is not supported by otelspool (supported: insert, update, upsert, delete)"
-            ))),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown action {s:?} (supported: insert, update, upsert, delete)"
-            ))),
+            _ => Err(serde::de::Error::unknown_variant(&s, Self::NAMES)),
         }
     }
 }

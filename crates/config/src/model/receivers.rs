@@ -2,8 +2,8 @@
 //!
 //! As in otelcol, `protocols: {grpc: , http: }` with empty values enables a protocol with its
 //! defaults; an absent protocol is disabled. `include_metadata` and `cors` are accepted and
-//! ignored with a warning (see `decode.rs`); every other otelcol key we do not implement is an
-//! error.
+//! ignored with a warning (see `decode/rules.rs`); every other otelcol key we do not implement
+//! is an error.
 
 use serde::Deserialize;
 

@@ -2,7 +2,7 @@
 //!
 //! Pipeline ids are `logs`, `traces`, `metrics`, optionally with `/name`; other signals
 //! (`profiles`) are refused. otelcol's `telemetry.metrics.readers` form with a Prometheus pull
-//! exporter is rewritten to `address` before decoding (see `decode.rs`).
+//! exporter is rewritten to `address` before decoding (see `decode/service.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,7 +101,12 @@ impl FromStr for PipelineId {
 impl<'de> Deserialize<'de> for PipelineId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        s.parse().map_err(|_| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&s),
+                &"a pipeline id: logs, traces or metrics, optionally followed by /name",
+            )
+        })
     }
 }
 
