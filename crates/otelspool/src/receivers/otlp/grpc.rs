@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status};
 
 use super::ReceiverContext;
 use crate::pipeline::{PassThroughCodec, Payload, Signal};
+use crate::server::AcceptBackoff;
 
 const TRANSPORT: &str = "grpc";
 
@@ -212,22 +213,15 @@ pub async fn serve_grpc(
         .await
 }
 
-/// Accepted connections as a stream, with `TCP_NODELAY`; accept errors are logged and skipped.
+/// Accepted connections as a stream, with `TCP_NODELAY`; failed accepts are retried with the
+/// shared back-off.
 fn tokio_stream_wrapper(
     listener: TcpListener,
 ) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
-    futures::stream::unfold(listener, |listener| async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Some((Ok(stream), listener));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed on the OTLP/gRPC port");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+    let backoff = AcceptBackoff::new("OTLP/gRPC");
+    futures::stream::unfold((listener, backoff), |(listener, mut backoff)| async move {
+        let (stream, _) = backoff.accept(|| listener.accept()).await;
+        let _ = stream.set_nodelay(true);
+        Some((Ok(stream), (listener, backoff)))
     })
 }
