@@ -3,12 +3,17 @@
 //! and the accept back-off every listener of the process uses.
 //!
 //! - Headers must arrive within [`HEADER_READ_TIMEOUT`] (a slow-loris client is cut off).
-//! - HTTP/2 connections are pinged and closed when they stop answering.
+//! - HTTP/2 connections carry at most [`HTTP2_MAX_CONCURRENT_STREAMS`] requests at once, are
+//!   pinged, and are closed when they stop answering.
+//! - Every request carries its connection's [`ConnectionShare`] (a request extension), so a
+//!   receiver can bound the memory of one connection's requests together.
 //! - A failing `accept` (file descriptors exhausted) is retried after a pause that grows from
 //!   [`ACCEPT_PAUSE_MIN`] to [`ACCEPT_PAUSE_MAX`], logged once per [`ACCEPT_LOG_INTERVAL`].
 //! - Shutdown stops accepting, lets requests in flight finish, and returns.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,9 +24,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// Time a client has to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests one HTTP/2 connection may have open at once (gRPC and HTTP).
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The pause after the first failed accept; it doubles with each failure in a row.
 pub const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
 /// The longest pause between two failed accepts.
@@ -30,6 +38,32 @@ pub const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 pub const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How long requests in flight get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The memory, in KiB, that the requests of one connection hold together. Created for each
+/// accepted connection and shared by all its requests.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionShare(Arc<AtomicU32>);
+
+impl ConnectionShare {
+    /// Takes `kib` more unless the connection would then hold more than `cap`.
+    pub fn try_take_kib(&self, kib: u32, cap: u32) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(kib).filter(|&n| n <= cap)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `kib` taken before.
+    pub fn give_kib(&self, kib: u32) {
+        self.0.fetch_sub(kib, Ordering::AcqRel);
+    }
+
+    /// What the connection's requests hold now, in KiB.
+    pub fn held_kib(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// Retries a failing `accept` with a growing pause and a rate-limited log, so that running
 /// out of file descriptors costs neither a busy loop nor a flood of log lines.
@@ -118,6 +152,7 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     let graceful = GracefulShutdown::new();
@@ -128,7 +163,12 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let share = ConnectionShare::default();
+        let app = app.clone().map_request(move |mut req: http::Request<_>| {
+            req.extensions_mut().insert(share.clone());
+            req
+        });
+        let service = TowerToHyperService::new(app);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
@@ -148,8 +188,8 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU64;
 
     use tracing_subscriber::layer::{Context, SubscriberExt};
 

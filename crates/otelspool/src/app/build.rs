@@ -22,7 +22,9 @@ use crate::processors::{
     ActionKind, AttributeAction, MemoryLimiter, MemoryLimits, Processor, ProcessorChain,
     ValueSource, any_value_from_json,
 };
-use crate::receivers::otlp::{GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext};
+use crate::receivers::otlp::{
+    BodyPolicy, GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext,
+};
 use crate::telemetry::Metrics;
 use crate::telemetry::process::total_memory_bytes;
 
@@ -217,6 +219,7 @@ pub async fn build(
                     g.endpoint.clone(),
                     GrpcSettings {
                         max_recv_msg_size: (g.max_recv_msg_size_mib << 20) as usize,
+                        body: BodyPolicy::default(),
                     },
                 )
             }),
@@ -225,6 +228,7 @@ pub async fn build(
                     h.endpoint.clone(),
                     HttpSettings {
                         max_request_body_size: h.max_request_body_size as usize,
+                        body: BodyPolicy::default(),
                     },
                 )
             }),
