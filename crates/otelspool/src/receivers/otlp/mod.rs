@@ -17,7 +17,7 @@ pub use budget::{CONNECTION_SHARE_DIVISOR, Charge, DECODE_EXPANSION, InFlightBud
 pub use grpc::{GrpcSettings, serve_grpc};
 pub use http::{HttpSettings, router as http_router, serve_http};
 
-use crate::pipeline::{Decoded, Payload, Refusal, Router, Signal};
+use crate::pipeline::{Payload, Refusal, Router, Signal};
 use crate::telemetry::Metrics;
 
 /// What both transports of one receiver share.
@@ -67,7 +67,7 @@ impl ReceiverContext {
             .set(body.len().saturating_mul(DECODE_EXPANSION - 1))
             .inspect_err(|r| self.refused(transport, signal, r))?;
         let payload = if json {
-            Decoded::from_json(signal, &body).map(Decoded::into_payload)
+            Payload::from_json(signal, &body)
         } else {
             Payload::from_protobuf(signal, body)
         };
