@@ -23,7 +23,9 @@ use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use otelspool::pipeline::{Decoded, ExporterQueue, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
-use otelspool::receivers::otlp::{HttpSettings, InFlightBudget, ReceiverContext, http_router};
+use otelspool::receivers::otlp::{
+    BodyPolicy, HttpSettings, InFlightBudget, ReceiverContext, http_router,
+};
 use otelspool::telemetry::Metrics;
 use otelspool_queue::{BatchLimits, Queue, QueueOptions};
 use tokio::runtime::Runtime;
@@ -76,6 +78,7 @@ fn harness() -> &'static Harness {
         });
         let settings = HttpSettings {
             max_request_body_size: BODY_LIMIT,
+            body: BodyPolicy::default(),
         };
         Harness {
             rt,

@@ -16,13 +16,13 @@ BODY_LIMIT = 1024 * 1024  # max_request_body_size configured for the HTTP receiv
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
-def valid_request(body: str) -> bytes:
+def valid_request(body: str, trace_id: bytes = b"") -> bytes:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-    record = LogRecord(body=AnyValue(string_value=body),
+    record = LogRecord(body=AnyValue(string_value=body), trace_id=trace_id,
                        attributes=[KeyValue(key="emerge.job_id", value=AnyValue(string_value="bad-input"))])
     return ExportLogsServiceRequest(resource_logs=[ResourceLogs(
         resource=Resource(attributes=[KeyValue(key="service.name",
@@ -60,6 +60,13 @@ CASES = [
     ("gzip bomb", lambda: gzip.compress(b"\0" * (256 * 1024 * 1024), 9), "application/x-protobuf",
      {"Content-Encoding": "gzip"}, {400, 413}),
     ("wrong content type", b"hello", "text/plain", {}, {415}),
+    # otelcol refuses ids of the wrong length on unmarshal; a strict backend would refuse the
+    # whole request after the client was told OK.
+    ("trace id of 15 bytes", lambda: valid_request("bad trace id", trace_id=b"\x01" * 15),
+     "application/x-protobuf", {}, {400}),
+    ("json span id of 4 bytes", json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": "bad span id"}, "spanId": "01020304"}]}]}]}).encode(),
+     "application/json", {}, {400}),
 ]
 
 
@@ -89,6 +96,26 @@ def test_grpc_garbage_is_invalid_argument(spool, backend):
         export(valid_request(body), timeout=10)
     still_serving(spool, backend, "grpc garbage")
     assert any(r["body"] == body for r in backend.records("logs"))
+
+
+def test_grpc_span_id_of_the_wrong_length_is_invalid_argument(spool, backend):
+    """Scenario: a log record whose span id has 16 bytes, over a raw gRPC channel.
+    Guarantees: INVALID_ARGUMENT (as otelcol answers), nothing of it delivered; a valid request
+    afterwards still succeeds."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    body = f"bad span id {uuid.uuid4().hex[:8]}"
+    request = ExportLogsServiceRequest.FromString(valid_request(body))
+    request.resource_logs[0].scope_logs[0].log_records[0].span_id = b"\x02" * 16
+    with grpc.insecure_channel(spool.grpc_endpoint) as channel:
+        export = channel.unary_unary(LOGS_EXPORT, request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as error:
+            export(request.SerializeToString(), timeout=10)
+    print(f"\ngrpc span id of 16 bytes -> {error.value.code()} {error.value.details()!r}")
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    still_serving(spool, backend, "grpc bad span id")
+    assert not any(r["body"] == body for r in backend.records("logs"))
 
 
 def test_otlp_json_is_accepted_with_attributes(spool, backend):

@@ -217,3 +217,39 @@ def test_slow_clients_are_cut_off_and_others_are_served(otelspool):
     print(f"\nstalled connections closed by the server: {closed}/50 after {waited:.1f}s")
     assert closed == 50
     otelspool.assert_alive("slow clients")
+
+
+def test_stalled_request_bodies_do_not_refuse_other_clients(otelspool):
+    """Scenario: 10 clients send POST /v1/logs headers declaring a 20 MiB body (half of them
+    gzip), 10 bytes of it, then stall, while a normal client sends.
+    Guarantees: the normal client is served (200) although the stalled requests are open
+    (before, their declared size was reserved and everyone got 503 for 30 s); each stalled
+    request is answered 408 and its connection closed once it falls under the minimum rate
+    (16 KiB/s over 5 s), before the 30 s body deadline; the process stays up."""
+    stalled = []
+    for i in range(10):
+        s = socket.create_connection(("127.0.0.1", otelspool.http_port), timeout=30)
+        encoding = b"Content-Encoding: gzip\r\n" if i % 2 else b""
+        s.sendall(b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  b"Content-Length: 20971520\r\n" + encoding + b"\r\n" + b"\0" * 10)
+        stalled.append(s)
+    started = time.monotonic()
+    for n in range(3):
+        response = post(otelspool, f"stalled-bodies-normal-client-{n}")
+        assert response.status_code == 200, (response.status_code, response.text)
+    answers = []
+    for s in stalled:
+        s.settimeout(max(0.1, started + 25 - time.monotonic()))
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+        except socket.timeout:
+            pytest.fail(f"a stalled body was not cut: {data[:80]!r}")
+        finally:
+            s.close()
+        answers.append(data)
+    waited = time.monotonic() - started
+    print(f"\nstalled bodies cut after {waited:.1f}s: {[a[:12] for a in answers]}")
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers), [a[:80] for a in answers]
+    otelspool.assert_alive("stalled bodies")

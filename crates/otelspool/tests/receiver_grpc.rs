@@ -11,7 +11,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otelspool::pipeline::{ExporterQueue, PassThroughCodec, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
-use otelspool::receivers::otlp::{GrpcSettings, InFlightBudget, ReceiverContext, serve_grpc};
+use otelspool::receivers::otlp::{
+    BodyPolicy, GrpcSettings, InFlightBudget, ReceiverContext, serve_grpc,
+};
 use otelspool::telemetry::Metrics;
 use otelspool_queue::{Queue, QueueOptions};
 use prost::Message;
@@ -55,7 +57,10 @@ async fn start(max_recv_msg_size: usize) -> Harness {
     tokio::spawn(serve_grpc(
         listener,
         ctx,
-        GrpcSettings { max_recv_msg_size },
+        GrpcSettings {
+            max_recv_msg_size,
+            body: BodyPolicy::default(),
+        },
         stop.clone(),
     ));
     let channel = Channel::from_shared(format!("http://{addr}"))

@@ -15,7 +15,9 @@ use super::queues::open_queue;
 use crate::exporters::{ConsumerContext, ProbeGate};
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::ProcessorChain;
-use crate::receivers::otlp::{GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext};
+use crate::receivers::otlp::{
+    BodyPolicy, GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext,
+};
 use crate::telemetry::Metrics;
 
 /// Most memory the requests in flight at one receiver may hold.
@@ -201,6 +203,7 @@ pub async fn build(
                     g.endpoint.clone(),
                     GrpcSettings {
                         max_recv_msg_size: (g.max_recv_msg_size_mib << 20) as usize,
+                        body: BodyPolicy::default(),
                     },
                 )
             }),
@@ -209,6 +212,7 @@ pub async fn build(
                     h.endpoint.clone(),
                     HttpSettings {
                         max_request_body_size: h.max_request_body_size as usize,
+                        body: BodyPolicy::default(),
                     },
                 )
             }),

@@ -8,7 +8,7 @@ mod router;
 mod signal;
 
 pub use grpc_codec::PassThroughCodec;
-pub use payload::{Decoded, Payload, PayloadError, merge_requests};
+pub use payload::{Decoded, Payload, PayloadError, SPAN_ID_LEN, TRACE_ID_LEN, merge_requests};
 pub use refusal::Refusal;
 pub use router::{ExporterQueue, Pipeline, Router};
 pub use signal::Signal;

@@ -3,11 +3,17 @@
 //!
 //! Receivers keep the client's protobuf bytes as they are whenever no processor changes the
 //! data, so the common path decodes once (to validate and count) and never re-encodes.
+//!
+//! Validation is what the OpenTelemetry Collector's pdata does on unmarshal: besides the
+//! encoding, every trace id must be 16 bytes and every span id 8 (or empty), in log records,
+//! spans, span links and metric exemplars. A request that breaks it is refused whole, before
+//! it is acknowledged, as otelcol refuses it (`InvalidArgument` / 400).
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 
@@ -44,6 +50,41 @@ pub enum PayloadError {
     /// The JSON is not a valid OTLP/JSON export request.
     #[error("malformed OTLP/JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A trace or span id has neither its fixed length nor none (pdata's "invalid TraceID
+    /// length" / "invalid SpanID length").
+    #[error("invalid {field} length: {len} bytes (want {want}, or none)")]
+    IdLength {
+        /// Which id (`trace_id`, `span_id`, `parent_span_id`, `links.trace_id`, ...).
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length it must have.
+        want: usize,
+    },
+}
+
+/// Bytes of a trace id.
+pub const TRACE_ID_LEN: usize = 16;
+/// Bytes of a span id.
+pub const SPAN_ID_LEN: usize = 8;
+
+fn check_id(field: &'static str, id: &[u8], want: usize) -> Result<(), PayloadError> {
+    if id.is_empty() || id.len() == want {
+        Ok(())
+    } else {
+        Err(PayloadError::IdLength {
+            field,
+            len: id.len(),
+            want,
+        })
+    }
+}
+
+fn check_exemplars(exemplars: &[Exemplar]) -> Result<(), PayloadError> {
+    exemplars.iter().try_for_each(|e| {
+        check_id("exemplars.trace_id", &e.trace_id, TRACE_ID_LEN)?;
+        check_id("exemplars.span_id", &e.span_id, SPAN_ID_LEN)
+    })
 }
 
 impl Decoded {
@@ -100,6 +141,59 @@ impl Decoded {
         }
     }
 
+    /// Checks every trace and span id for its length (empty ids are valid).
+    pub fn check_ids(&self) -> Result<(), PayloadError> {
+        match self {
+            Decoded::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+                .try_for_each(|l| {
+                    check_id("trace_id", &l.trace_id, TRACE_ID_LEN)?;
+                    check_id("span_id", &l.span_id, SPAN_ID_LEN)
+                }),
+            Decoded::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .try_for_each(|s| {
+                    check_id("trace_id", &s.trace_id, TRACE_ID_LEN)?;
+                    check_id("span_id", &s.span_id, SPAN_ID_LEN)?;
+                    check_id("parent_span_id", &s.parent_span_id, SPAN_ID_LEN)?;
+                    s.links.iter().try_for_each(|l| {
+                        check_id("links.trace_id", &l.trace_id, TRACE_ID_LEN)?;
+                        check_id("links.span_id", &l.span_id, SPAN_ID_LEN)
+                    })
+                }),
+            Decoded::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .try_for_each(|m| match &m.data {
+                    Some(Data::Gauge(g)) => g
+                        .data_points
+                        .iter()
+                        .try_for_each(|p| check_exemplars(&p.exemplars)),
+                    Some(Data::Sum(s)) => s
+                        .data_points
+                        .iter()
+                        .try_for_each(|p| check_exemplars(&p.exemplars)),
+                    Some(Data::Histogram(h)) => h
+                        .data_points
+                        .iter()
+                        .try_for_each(|p| check_exemplars(&p.exemplars)),
+                    Some(Data::ExponentialHistogram(h)) => h
+                        .data_points
+                        .iter()
+                        .try_for_each(|p| check_exemplars(&p.exemplars)),
+                    Some(Data::Summary(_)) | None => Ok(()),
+                }),
+        }
+    }
+
     /// Encodes back to protobuf.
     pub fn encode(&self) -> Bytes {
         Bytes::from(match self {
@@ -147,14 +241,24 @@ pub fn merge_requests<'a>(parts: impl ExactSizeIterator<Item = &'a Bytes> + Clon
 }
 
 impl Payload {
-    /// Validates protobuf bytes and counts their items, keeping the bytes as they are.
+    /// Validates protobuf bytes (encoding and id lengths) and counts their items, keeping the
+    /// bytes as they are.
     pub fn from_protobuf(signal: Signal, body: Bytes) -> Result<Payload, PayloadError> {
-        let items = Decoded::from_protobuf(signal, &body)?.items();
+        let decoded = Decoded::from_protobuf(signal, &body)?;
+        decoded.check_ids()?;
+        let items = decoded.items();
         Ok(Payload {
             signal,
             body,
             items,
         })
+    }
+
+    /// Validates OTLP/JSON bytes (encoding and id lengths) and converts them to protobuf.
+    pub fn from_json(signal: Signal, json: &[u8]) -> Result<Payload, PayloadError> {
+        let decoded = Decoded::from_json(signal, json)?;
+        decoded.check_ids()?;
+        Ok(decoded.into_payload())
     }
 
     /// Decodes the payload for a processor that changes data.

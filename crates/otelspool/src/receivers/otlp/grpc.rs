@@ -1,31 +1,44 @@
-//! OTLP/gRPC: the three `Export` services over a pass-through codec, so the client's bytes are
-//! validated once and queued untouched. gzip requests are accepted.
+//! OTLP/gRPC: the three `Export` services. The receiver reads the unary request itself, not
+//! through tonic's codec: the body is charged to the in-flight budget as it arrives and cut
+//! when it arrives too slowly (see `body`), the one gRPC message is taken out of its frame
+//! without a copy, and gzip is inflated here, so a corrupt body is known to be corrupt by
+//! type, not by the wording of a message. The client's bytes are validated once and queued
+//! untouched.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
-use tokio::net::TcpListener;
+use http::{HeaderMap, HeaderValue};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
-use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::{Request, Response, Status};
+use tonic::server::NamedService;
+use tonic::transport::server::Connected;
+use tonic::{Code, Status};
 
-use super::ReceiverContext;
-use crate::pipeline::{PassThroughCodec, Payload, Signal};
+use super::body::{BodyError, BodyPolicy, read_body};
+use super::{DECODE_EXPANSION, ReceiverContext};
+use crate::pipeline::Signal;
+use crate::server::{AcceptBackoff, ConnectionShare, HTTP2_MAX_CONCURRENT_STREAMS};
 
 const TRANSPORT: &str = "grpc";
+/// A gRPC message frame starts with a compressed flag (1 byte) and a length (4 bytes).
+const FRAME_HEADER: usize = 5;
 
 /// Settings of the gRPC server.
 #[derive(Debug, Clone)]
 pub struct GrpcSettings {
-    /// Largest request accepted, after decompression (`max_recv_msg_size_mib`).
+    /// Largest request accepted, compressed or not (`max_recv_msg_size_mib`).
     pub max_recv_msg_size: usize,
+    /// How slowly a client may send its request.
+    pub body: BodyPolicy,
 }
 
 /// Compile-time signal marker, because tonic routes by a `const NAME`.
@@ -80,47 +93,11 @@ impl<S: SignalMarker> NamedService for ExportService<S> {
     const NAME: &'static str = S::SERVICE;
 }
 
-struct Export<S> {
-    ctx: Arc<ReceiverContext>,
-    _signal: PhantomData<S>,
-}
-
-impl<S: SignalMarker> UnaryService<Bytes> for Export<S> {
-    type Response = Bytes;
-    type Future = BoxFuture<'static, Result<Response<Bytes>, Status>>;
-
-    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let ctx = self.ctx.clone();
-        Box::pin(async move {
-            let started = Instant::now();
-            let body = request.into_inner();
-            let _permit = ctx
-                .admit(
-                    TRANSPORT,
-                    S::SIGNAL,
-                    body.len().saturating_mul(super::DECODE_EXPANSION),
-                )
-                .map_err(|r| r.to_grpc_status())?;
-            let payload = match Payload::from_protobuf(S::SIGNAL, body) {
-                Ok(p) => p,
-                Err(e) => {
-                    ctx.malformed(TRANSPORT, S::SIGNAL, &e);
-                    return Err(Status::invalid_argument(e.to_string()));
-                }
-            };
-            ctx.consume(TRANSPORT, payload, started)
-                .await
-                .map_err(|r| r.to_grpc_status())?;
-            // An empty Export*ServiceResponse: full success.
-            Ok(Response::new(Bytes::new()))
-        })
-    }
-}
-
 impl<S, B> tower::Service<http::Request<B>> for ExportService<S>
 where
     S: SignalMarker,
     B: http_body::Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -135,50 +112,122 @@ where
         if req.uri().path() != S::SIGNAL.grpc_path() {
             return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
         }
-        let method = Export::<S> {
-            ctx: self.ctx.clone(),
-            _signal: PhantomData,
-        };
-        let max = self.settings.max_recv_msg_size;
+        let (ctx, settings) = (self.ctx.clone(), self.settings.clone());
         Box::pin(async move {
-            let mut accept = EnabledCompressionEncodings::default();
-            accept.enable(CompressionEncoding::Gzip);
-            let mut grpc = Grpc::new(PassThroughCodec)
-                .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                .apply_max_message_size_config(Some(max), None);
-            Ok(permanent_decode_errors(grpc.unary(method, req).await))
+            Ok(export(S::SIGNAL, &ctx, &settings, req)
+                .await
+                .unwrap_or_else(Status::into_http))
         })
     }
 }
 
-/// tonic answers a frame over the size limit with `OutOfRange` and undecompressable gzip with
-/// `Internal`; SDKs retry the first, so a request that can never fit would be resent forever.
-/// Answer as grpc-go (and so otelcol) does: `ResourceExhausted` for size, `InvalidArgument`
-/// for a corrupt body.
-fn permanent_decode_errors(
-    mut resp: http::Response<tonic::body::Body>,
-) -> http::Response<tonic::body::Body> {
-    let headers = resp.headers_mut();
-    let code = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok());
-    let message = headers
-        .get("grpc-message")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let replacement = match code {
-        Some(c) if c == tonic::Code::OutOfRange as i32 => Some(tonic::Code::ResourceExhausted),
-        Some(c)
-            if c == tonic::Code::Internal as i32 && message.starts_with("Error decompressing") =>
-        {
-            Some(tonic::Code::InvalidArgument)
-        }
-        _ => None,
+/// One `Export` call: admission, the body, the frame, gzip, validation, the queue.
+async fn export<B>(
+    signal: Signal,
+    ctx: &ReceiverContext,
+    settings: &GrpcSettings,
+    req: http::Request<B>,
+) -> Result<http::Response<tonic::body::Body>, Status>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let gzip = request_is_gzip(req.headers())?;
+    ctx.admit(TRANSPORT, signal)
+        .map_err(|r| r.to_grpc_status())?;
+    let (parts, body) = req.into_parts();
+    let max = settings.max_recv_msg_size;
+    let mut charge = ctx.in_flight.charge(
+        parts.extensions.get::<ConnectionShare>().cloned(),
+        max.saturating_mul(DECODE_EXPANSION),
+    );
+    let failed = |e: BodyError| body_status(ctx, signal, e);
+    let mut rx = read_body(body, max + FRAME_HEADER, &settings.body, &mut charge)
+        .await
+        .map_err(failed)?;
+    let invalid = |what: &str| {
+        ctx.malformed(TRANSPORT, signal, &what);
+        Status::invalid_argument(what.to_string())
     };
-    if let Some(code) = replacement {
-        headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+    if rx.remaining() < FRAME_HEADER {
+        return Err(invalid("the request holds no gRPC message"));
     }
+    let compressed = rx.get_u8();
+    let len = rx.get_u32() as usize;
+    if len > max {
+        return Err(failed(BodyError::TooLarge { limit: max }));
+    }
+    if rx.remaining() != len {
+        return Err(invalid("the request is not exactly one gRPC message"));
+    }
+    let message = match (compressed, gzip) {
+        (0, _) => rx
+            .into_bytes(&mut charge)
+            .map_err(|r| failed(BodyError::Refused(r)))?,
+        (1, true) => rx.gunzip(max, &mut charge).map_err(failed)?,
+        (1, false) => return Err(invalid("a compressed message without grpc-encoding")),
+        _ => return Err(invalid("an unknown gRPC message flag")),
+    };
+    let payload = ctx
+        .decode(TRANSPORT, signal, message, false, &mut charge)
+        .map_err(|r| r.to_grpc_status())?;
+    ctx.consume(TRANSPORT, payload, started)
+        .await
+        .map_err(|r| r.to_grpc_status())?;
+    Ok(ok_response())
+}
+
+/// Whether the request's message is gzip; any other encoding is `Unimplemented`, as tonic
+/// and grpc-go answer.
+fn request_is_gzip(headers: &HeaderMap) -> Result<bool, Status> {
+    match headers.get("grpc-encoding").map(HeaderValue::as_bytes) {
+        None | Some(b"identity") => Ok(false),
+        Some(b"gzip") => Ok(true),
+        Some(other) => Err(Status::unimplemented(format!(
+            "messages compressed with {:?} are not supported; use gzip",
+            String::from_utf8_lossy(other)
+        ))),
+    }
+}
+
+/// The answer to a body that could not be read: `ResourceExhausted` for size (as grpc-go and
+/// otelcol answer, so SDKs do not resend what can never fit), `InvalidArgument` for corrupt
+/// gzip, `DeadlineExceeded` for a body too slow, `Unavailable` when memory is short.
+fn body_status(ctx: &ReceiverContext, signal: Signal, e: BodyError) -> Status {
+    let code = match &e {
+        BodyError::Refused(r) => {
+            ctx.refused(TRANSPORT, signal, r);
+            return r.to_grpc_status();
+        }
+        BodyError::TooLarge { .. } => Code::ResourceExhausted,
+        BodyError::CorruptGzip(_) => Code::InvalidArgument,
+        BodyError::TooSlow { .. } | BodyError::Deadline(_) => Code::DeadlineExceeded,
+        BodyError::Transport(_) => Code::Cancelled,
+    };
+    ctx.malformed(TRANSPORT, signal, &e);
+    Status::new(code, e.to_string())
+}
+
+/// An empty `Export*ServiceResponse` (full success): one empty message, then `grpc-status: 0`.
+fn ok_response() -> http::Response<tonic::body::Body> {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let frames = futures::stream::iter([
+        Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(
+            &[0; FRAME_HEADER],
+        ))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ]);
+    let mut resp = http::Response::new(tonic::body::Body::new(http_body_util::StreamBody::new(
+        frames,
+    )));
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-accept-encoding", HeaderValue::from_static("gzip"));
     resp
 }
 
@@ -202,32 +251,82 @@ pub async fn serve_grpc(
 ) -> Result<(), tonic::transport::Error> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(receiver = %ctx.id, address = ?addr, "OTLP/gRPC receiver listening");
-    let incoming = tokio_stream_wrapper(listener);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         .add_optional_service(service::<Logs>(&ctx, &settings))
         .add_optional_service(service::<Traces>(&ctx, &settings))
         .add_optional_service(service::<Metrics>(&ctx, &settings))
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
         .await
 }
 
-/// Accepted connections as a stream, with `TCP_NODELAY`; accept errors are logged and skipped.
-fn tokio_stream_wrapper(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
-    futures::stream::unfold(listener, |listener| async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Some((Ok(stream), listener));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed on the OTLP/gRPC port");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+/// Accepted connections as a stream, with `TCP_NODELAY` and a [`ConnectionShare`] each;
+/// failed accepts are retried with the shared back-off.
+fn incoming(listener: TcpListener) -> impl futures::Stream<Item = Result<Conn, std::io::Error>> {
+    let backoff = AcceptBackoff::new("OTLP/gRPC");
+    futures::stream::unfold((listener, backoff), |(listener, mut backoff)| async move {
+        let (stream, _) = backoff.accept(|| listener.accept()).await;
+        let _ = stream.set_nodelay(true);
+        let conn = Conn {
+            stream,
+            share: ConnectionShare::default(),
+        };
+        Some((Ok(conn), (listener, backoff)))
     })
+}
+
+/// An accepted connection and its share of the budget, which tonic hands to every request
+/// of the connection as its connect info (a request extension).
+struct Conn {
+    stream: TcpStream,
+    share: ConnectionShare,
+}
+
+impl Connected for Conn {
+    type ConnectInfo = ConnectionShare;
+
+    fn connect_info(&self) -> ConnectionShare {
+        self.share.clone()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }

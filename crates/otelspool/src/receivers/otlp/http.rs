@@ -2,10 +2,11 @@
 //! `application/json` bodies, optionally gzip-compressed.
 //!
 //! Bodies are bounded twice: the bytes on the wire and the bytes after decompression (a gzip
-//! bomb is cut off at the limit, never inflated in full). Errors carry a `google.rpc.Status`
-//! body in the request's encoding, as the OTLP specification asks.
+//! bomb is cut off at the limit, never inflated in full). They are charged to the in-flight
+//! budget as they arrive, never on their declared length, and cut with 408 (and the
+//! connection closed) when they arrive too slowly (see `body`). Errors carry a
+//! `google.rpc.Status` body in the request's encoding, as the OTLP specification asks.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,23 +17,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::ReceiverContext;
-use crate::pipeline::{Decoded, Payload, Refusal, Signal};
+use super::body::{BodyError, BodyPolicy, read_body};
+use super::{DECODE_EXPANSION, ReceiverContext};
+use crate::pipeline::{Refusal, Signal};
+use crate::server::ConnectionShare;
 
 const TRANSPORT: &str = "http";
-/// Time a client has to send its whole body once the headers arrived.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Largest body accepted, compressed or not (`max_request_body_size`).
     pub max_request_body_size: usize,
+    /// How slowly a client may send its body.
+    pub body: BodyPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,17 +126,48 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Box<Response>> {
     }
 }
 
-/// Inflates at most `limit` bytes; more is an error (the rest is never inflated).
-fn gunzip_bounded(body: &[u8], limit: usize) -> Result<Vec<u8>, StatusCode> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    let read = flate2::read::MultiGzDecoder::new(body)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| StatusCode::BAD_REQUEST)?;
-    if read > limit {
-        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+/// Whether the body is gzip (`Err` answers an encoding other than gzip or identity).
+fn body_is_gzip(headers: &HeaderMap, encoding: Encoding) -> Result<bool, Box<Response>> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") | Some("") => Ok(false),
+        Some(e) if e.eq_ignore_ascii_case("gzip") => Ok(true),
+        Some(other) => Err(Box::new(answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            encoding,
+            &format!("unsupported content encoding {other:?}; use gzip"),
+            None,
+        ))),
     }
-    Ok(out)
+}
+
+/// The answer to a body that could not be read or inflated. A body cut for being too slow
+/// also closes an HTTP/1 connection: what is left of it on the wire is not read.
+fn body_answer(
+    ctx: &ReceiverContext,
+    signal: Signal,
+    encoding: Encoding,
+    http1: bool,
+    e: BodyError,
+) -> Response {
+    let status = match &e {
+        BodyError::Refused(r) => {
+            ctx.refused(TRANSPORT, signal, r);
+            return refusal_answer(r, encoding);
+        }
+        BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::TooSlow { .. } | BodyError::Deadline(_) => StatusCode::REQUEST_TIMEOUT,
+        BodyError::CorruptGzip(_) | BodyError::Transport(_) => StatusCode::BAD_REQUEST,
+    };
+    ctx.malformed(TRANSPORT, signal, &e);
+    let mut resp = answer(status, encoding, &e.to_string(), None);
+    if status == StatusCode::REQUEST_TIMEOUT && http1 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>) -> Response {
@@ -147,113 +180,48 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
             return *resp;
         }
     };
+    let gzip = match body_is_gzip(req.headers(), encoding) {
+        Ok(g) => g,
+        Err(resp) => {
+            ctx.malformed(TRANSPORT, signal, &"unsupported content encoding");
+            return *resp;
+        }
+    };
+    if let Err(r) = ctx.admit(TRANSPORT, signal) {
+        return refusal_answer(&r, encoding);
+    }
     let limit = state.settings.max_request_body_size;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let compressed = req.headers().get(header::CONTENT_ENCODING).is_some();
-    // The inflated size of a compressed body is unknown until read: plan for the limit.
-    let expected = match declared {
-        Some(n) if !compressed => n.min(limit),
-        _ => limit,
-    };
-    let _permit = match ctx.admit(
-        TRANSPORT,
-        signal,
-        expected.saturating_mul(super::DECODE_EXPANSION),
-    ) {
-        Ok(p) => p,
-        Err(r) => return refusal_answer(&r, encoding),
-    };
-    let too_large = |what: &str| {
-        answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            encoding,
-            &format!("{what} is larger than the limit of {limit} bytes"),
-            None,
-        )
-    };
     if declared.is_some_and(|n| n > limit) {
-        ctx.malformed(TRANSPORT, signal, &"body too large");
-        return too_large("request body");
+        return body_answer(ctx, signal, encoding, true, BodyError::TooLarge { limit });
     }
-    let gzip = match req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    {
-        None | Some("identity") | Some("") => false,
-        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
-        Some(other) => {
-            return answer(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                encoding,
-                &format!("unsupported content encoding {other:?}; use gzip"),
-                None,
-            );
-        }
-    };
-    let read = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        Limited::new(req.into_body(), limit).collect(),
+    let http1 = req.version() < http::Version::HTTP_2;
+    let (parts, body) = req.into_parts();
+    let mut charge = ctx.in_flight.charge(
+        parts.extensions.get::<ConnectionShare>().cloned(),
+        limit.saturating_mul(DECODE_EXPANSION),
     );
-    let Ok(read) = read.await else {
-        ctx.malformed(TRANSPORT, signal, &"body read timeout");
-        return answer(
-            StatusCode::REQUEST_TIMEOUT,
-            encoding,
-            "request body not received in time",
-            None,
-        );
-    };
-    let body = match read {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            ctx.malformed(TRANSPORT, signal, &e);
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return too_large("request body");
-            }
-            return answer(
-                StatusCode::BAD_REQUEST,
-                encoding,
-                &format!("could not read the request body: {e}"),
-                None,
-            );
-        }
+    let fail = |e| body_answer(ctx, signal, encoding, http1, e);
+    let received = match read_body(body, limit, &state.settings.body, &mut charge).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
     };
     let body = if gzip {
-        match gunzip_bounded(&body, limit) {
-            Ok(b) => Bytes::from(b),
-            Err(StatusCode::PAYLOAD_TOO_LARGE) => {
-                ctx.malformed(TRANSPORT, signal, &"decompressed body too large");
-                return too_large("decompressed request body");
-            }
-            Err(_) => {
-                ctx.malformed(TRANSPORT, signal, &"bad gzip");
-                return answer(
-                    StatusCode::BAD_REQUEST,
-                    encoding,
-                    "body is not valid gzip",
-                    None,
-                );
-            }
-        }
+        received.gunzip(limit, &mut charge)
     } else {
-        body
+        received.into_bytes(&mut charge).map_err(BodyError::Refused)
     };
-    let payload = match encoding {
-        Encoding::Protobuf => Payload::from_protobuf(signal, body),
-        Encoding::Json => Decoded::from_json(signal, &body).map(Decoded::into_payload),
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return fail(e),
     };
-    let payload = match payload {
+    let json = encoding == Encoding::Json;
+    let payload = match ctx.decode(TRANSPORT, signal, body, json, &mut charge) {
         Ok(p) => p,
-        Err(e) => {
-            ctx.malformed(TRANSPORT, signal, &e);
-            return answer(StatusCode::BAD_REQUEST, encoding, &e.to_string(), None);
-        }
+        Err(r) => return refusal_answer(&r, encoding),
     };
     match ctx.consume(TRANSPORT, payload, started).await {
         Ok(()) => answer(StatusCode::OK, encoding, "", None),
@@ -289,26 +257,4 @@ pub async fn serve_http(
 ) -> std::io::Result<()> {
     tracing::info!(receiver = %ctx.id, address = ?listener.local_addr().ok(), "OTLP/HTTP receiver listening");
     crate::server::serve(listener, router(ctx, settings), shutdown).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_bomb_is_cut_at_the_limit() {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        enc.write_all(&vec![0u8; 50 << 20]).expect("write");
-        let bomb = enc.finish().expect("finish");
-        assert!(bomb.len() < 200_000);
-        assert_eq!(
-            gunzip_bounded(&bomb, 1 << 20),
-            Err(StatusCode::PAYLOAD_TOO_LARGE)
-        );
-        assert_eq!(
-            gunzip_bounded(b"not gzip", 1 << 20),
-            Err(StatusCode::BAD_REQUEST)
-        );
-    }
 }
