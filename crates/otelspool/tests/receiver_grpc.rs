@@ -9,7 +9,8 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otelspool::pipeline::{ExporterQueue, PassThroughCodec, Pipeline, Router, Signal};
+use otelspool::exporters::PassThroughCodec;
+use otelspool::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
 use otelspool::receivers::otlp::{
     BodyPolicy, GrpcSettings, InFlightBudget, ReceiverContext, serve_grpc,

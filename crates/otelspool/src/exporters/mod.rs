@@ -7,6 +7,7 @@
 //!   attempts; it retries retryable failures forever.
 //! - [`settings`] holds the runtime settings; [`tls`] the shared rustls plumbing.
 
+mod grpc_codec;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod outcome;
@@ -14,6 +15,7 @@ pub mod retry;
 pub mod settings;
 pub mod tls;
 
+pub use grpc_codec::PassThroughCodec;
 pub use otlp_grpc::OtlpGrpcExporter;
 pub use otlp_http::OtlpHttpExporter;
 pub use outcome::{Accepted, ExportError, RetryAction, classify_grpc, classify_http};

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::uri::PathAndQuery;
 use tonic::codec::CompressionEncoding;
 
-use crate::pipeline::PassThroughCodec;
+use super::PassThroughCodec;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Extensions, Request, Status};

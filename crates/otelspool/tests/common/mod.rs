@@ -160,7 +160,7 @@ pub async fn grpc_call(
     grpc.unary(
         tonic::Request::new(body),
         path,
-        otelspool::pipeline::PassThroughCodec,
+        otelspool::exporters::PassThroughCodec,
     )
     .await
     .map(|_| ())

@@ -1,7 +1,7 @@
-//! The gRPC codec both ends of otelspool use: bytes in, bytes out, no protobuf work.
-//!
-//! Receivers get the client's encoded request to validate and queue as is; exporters send the
-//! queued bytes as is. Decoding happens only where data must be looked at.
+//! The `otlp` exporter's gRPC codec: bytes in, bytes out, no protobuf work. The queued
+//! request is sent exactly as the client encoded it, and the backend's response comes back
+//! as raw bytes for `Accepted::decode` to read. (The receiver reads its requests itself, in
+//! `receivers/otlp/grpc.rs`, to account their memory as it arrives.)
 
 use bytes::{Buf, BufMut, Bytes};
 use tonic::Status;
