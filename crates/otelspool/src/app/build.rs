@@ -12,10 +12,10 @@ use otelspool_config as cfg;
 use otelspool_queue::{BatchLimits, Queue, QueueOptions, WhenFull};
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::{BackoffSettings, ConsumerContext, ConsumerSettings, DeadLetter, ProbeGate};
 use crate::exporters::{
-    BackoffSettings, Compression, ConsumerContext, ConsumerSettings, DeadLetter, DebugExporter,
-    Exporter, OtlpExporterSettings, OtlpGrpcExporter, OtlpHttpEndpoints, OtlpHttpExporter,
-    OtlpHttpExporterSettings, ProbeGate, TlsSettings, Verbosity,
+    Compression, DebugExporter, Exporter, OtlpExporterSettings, OtlpGrpcExporter,
+    OtlpHttpEndpoints, OtlpHttpExporter, OtlpHttpExporterSettings, TlsSettings, Verbosity,
 };
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::{

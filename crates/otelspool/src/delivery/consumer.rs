@@ -1,55 +1,21 @@
-//! The queue consumers: read batches from an exporter's durable queue, send them, and
-//! acknowledge them only once the backend accepted them.
-//!
-//! - Batching (`batch` processor settings) happens here, on read: queued requests of one signal
-//!   are merged by concatenating their protobuf bytes, which protobuf defines as merging the
-//!   repeated `resource_*` fields. No decode, no re-encode, nothing split.
-//! - Retryable failures are retried with backoff for as long as it takes: no time cutoff unless
-//!   the user set `max_elapsed_time` (otelcol drops after 300 s by default).
-//! - A permanent failure of a merged batch is retried entry by entry, so one bad request does
-//!   not take good ones with it; what the backend still rejects goes to the dead-letter file,
-//!   is counted in `otelcol_exporter_send_failed_*` and logged with the reason.
-//! - A batch that failed with a retryable error goes back to the queue while its consumer
-//!   waits out the backoff, so consumers hold only what is being sent at this moment.
-//! - At shutdown, unsent data simply stays in the queue, on disk.
+//! The queue consumers: the loop that reads a batch from an exporter's durable queue, sends
+//! it, and acknowledges it only once the backend accepted it; on a retryable failure puts it
+//! back and waits; on a permanent one isolates the bad request and dead-letters it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use otelspool_queue::{BatchLimits, Entry, Queue};
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::{Backoff, BackoffSettings};
+use super::batch::concat;
 use super::dead_letter::DeadLetter;
-use super::{
-    Accepted, Backoff, BackoffSettings, DebugExporter, ExportError, OtlpGrpcExporter,
-    OtlpHttpExporter, RetryAction,
-};
-use crate::pipeline::{Signal, merge_requests};
+use super::probe_gate::ProbeGate;
+use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
+use crate::pipeline::Signal;
 use crate::telemetry::Metrics;
-
-/// A configured exporter: one closed set, one `match`.
-#[derive(Debug, Clone)]
-pub enum Exporter {
-    /// `otlp`.
-    OtlpGrpc(OtlpGrpcExporter),
-    /// `otlphttp`.
-    OtlpHttp(OtlpHttpExporter),
-    /// `debug`.
-    Debug(DebugExporter),
-}
-
-impl Exporter {
-    /// Sends one encoded request.
-    pub async fn export(&self, signal: Signal, body: Bytes) -> Result<Accepted, ExportError> {
-        match self {
-            Exporter::OtlpGrpc(e) => e.export(signal, body).await,
-            Exporter::OtlpHttp(e) => e.export(signal, body).await,
-            Exporter::Debug(e) => Ok(e.export(signal, &body)),
-        }
-    }
-}
 
 /// How the consumers of one queue behave.
 #[derive(Debug, Clone)]
@@ -89,27 +55,6 @@ pub struct ConsumerContext {
     pub gate: Arc<ProbeGate>,
 }
 
-/// While an exporter's sends fail, only one of its consumers at a time takes a batch and
-/// tries (holding the probe through its backoff); the others wait. Without it, every consumer
-/// keeps reading, merging and compressing a full batch against a dead backend: memory the
-/// memory limiter (which gates receivers) cannot see, and load on a backend that is down.
-#[derive(Debug, Default)]
-pub struct ProbeGate {
-    failing: std::sync::atomic::AtomicBool,
-    probe: tokio::sync::Mutex<()>,
-}
-
-impl ProbeGate {
-    fn failing(&self) -> bool {
-        self.failing.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn set_failing(&self, failing: bool) {
-        self.failing
-            .store(failing, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 enum Attempt {
     Sent(Accepted),
     Retry(ExportError, Option<Duration>),
@@ -139,7 +84,7 @@ async fn consume(ctx: &ConsumerContext) {
         // While failing, wait for the probe; it is held through the attempt and the backoff.
         let _probe = if ctx.gate.failing() {
             tokio::select! {
-                guard = ctx.gate.probe.lock() => Some(guard),
+                guard = ctx.gate.probe() => Some(guard),
                 _ = ctx.shutdown.cancelled() => return,
             }
         } else {
@@ -186,10 +131,6 @@ async fn consume(ctx: &ConsumerContext) {
             }
         }
     }
-}
-
-fn concat(entries: &[Entry]) -> Bytes {
-    merge_requests(entries.iter().map(|e| &e.payload))
 }
 
 /// One export call for a batch.

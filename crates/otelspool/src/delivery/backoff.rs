@@ -3,9 +3,9 @@
 //! `± randomization_factor`, and the interval grows by `multiplier` up to `max_interval`.
 //!
 //! The backoff itself has no time limit: the queue consumer retries retryable failures until
-//! they succeed, unless the user set `retry_on_failure.max_elapsed_time` (then expired data goes
-//! to the dead-letter file), so a long outage delays data instead of dropping it. A delay asked for by the server wins over
-//! the computed one, within [`MIN_SERVER_DELAY`] and [`BackoffSettings::max_server_delay`].
+//! they succeed, unless the user set `retry_on_failure.max_elapsed_time` (then expired data
+//! goes to the dead-letter file), so a long outage delays data instead of dropping it. A delay
+//! asked for by the server wins over the computed one, within [`MIN_SERVER_DELAY`] and [`BackoffSettings::max_server_delay`].
 
 use std::time::Duration;
 
