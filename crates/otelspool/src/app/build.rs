@@ -12,7 +12,7 @@ use otelspool_config as cfg;
 use otelspool_queue::{BatchLimits, Queue, QueueOptions, WhenFull};
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{BackoffSettings, ConsumerContext, ConsumerSettings, DeadLetter, ProbeGate};
+use crate::delivery::{BackoffSettings, ConsumerContext, ConsumerSettings, DeadLetter};
 use crate::exporters::{
     Compression, DebugExporter, Exporter, OtlpExporterSettings, OtlpGrpcExporter,
     OtlpHttpEndpoints, OtlpHttpExporter, OtlpHttpExporterSettings, TlsSettings, Verbosity,
@@ -154,7 +154,6 @@ pub async fn build(
             settings: consumer_settings(config, p, e),
             metrics: metrics_ref.clone(),
             shutdown: retry_ref.clone(),
-            gate: Arc::new(ProbeGate::default()),
         };
         Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer)))
     }))

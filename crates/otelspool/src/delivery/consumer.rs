@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use otelspool_queue::{BatchLimits, Entry, Queue};
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{Backoff, BackoffSettings};
+use super::backoff::BackoffSettings;
 use super::batch::concat;
 use super::dead_letter::DeadLetter;
 use super::probe_gate::ProbeGate;
@@ -51,8 +51,6 @@ pub struct ConsumerContext {
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: stop waiting for retries.
     pub shutdown: CancellationToken,
-    /// Shared by the queue's consumers: while the backend fails, one probes at a time.
-    pub gate: Arc<ProbeGate>,
 }
 
 enum Attempt {
@@ -61,30 +59,30 @@ enum Attempt {
     Rejected(ExportError),
 }
 
-/// Starts `num_consumers` consumer tasks.
+/// Starts `num_consumers` consumer tasks sharing one [`ProbeGate`], and so one backoff.
 pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>> {
+    let gate = Arc::new(ProbeGate::new(ctx.settings.backoff));
     (0..ctx.settings.num_consumers.max(1))
         .map(|_| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { consume(&ctx).await })
+            let (ctx, gate) = (ctx.clone(), Arc::clone(&gate));
+            tokio::spawn(async move { consume(&ctx, &gate).await })
         })
         .collect()
 }
 
-/// One consumer: take a batch, send it, and on a retryable failure put it back and wait.
+/// One consumer: take a batch, send it, and on a retryable failure put it back.
 ///
 /// Putting the batch back (instead of holding it through the backoff) keeps what consumers
 /// hold to what is being sent at this moment, so that during an outage the backlog stays in
 /// the queue, where `when_full: drop_oldest` can drop its oldest part and counts stay exact.
-async fn consume(ctx: &ConsumerContext) {
-    let mut backoff = Backoff::new(ctx.settings.backoff);
-    let mut failures = 0u64;
-    let mut failing_since: Option<Instant> = None;
+/// The wait before the next attempt happens at the gate, in [`ProbeGate::probe`].
+async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
     loop {
-        // While failing, wait for the probe; it is held through the attempt and the backoff.
-        let _probe = if ctx.gate.failing() {
+        // While failing, wait for the probe and the shared backoff; the probe is held through
+        // the attempt.
+        let probe = if gate.failing() {
             tokio::select! {
-                guard = ctx.gate.probe() => Some(guard),
+                guard = gate.probe() => guard,
                 _ = ctx.shutdown.cancelled() => return,
             }
         } else {
@@ -94,42 +92,45 @@ async fn consume(ctx: &ConsumerContext) {
             return;
         };
         let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        if probe.is_none() && gate.failing() {
+            // Woken with data while another consumer's failure closed the gate: give it back
+            // and queue for the probe.
+            ctx.queue.release(&ids);
+            continue;
+        }
         match attempt(ctx, &entries).await {
             Attempt::Sent(accepted) => {
-                ctx.gate.set_failing(false);
-                if failures > 0 {
-                    let after = failing_since.map(|t| t.elapsed());
+                if let Some((failures, after)) = gate.succeeded() {
                     tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
                 }
-                failures = 0;
-                failing_since = None;
-                backoff.reset();
                 sent(ctx, &entries, &ids, accepted);
             }
-            Attempt::Rejected(err) => reject(ctx, entries, err).await,
-            Attempt::Retry(err, after) => {
+            Attempt::Rejected(err) => reject(ctx, gate, entries, err).await,
+            Attempt::Retry(err, hint) => {
                 if let Some(err) = expired(ctx, &entries, &err) {
-                    reject(ctx, entries, err).await;
+                    reject(ctx, gate, entries, err).await;
                     continue;
                 }
-                failures += 1;
-                ctx.gate.set_failing(true);
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
                 ctx.queue.release(&ids);
-                let delay = backoff.next_delay(after);
-                // Log the first failure, then at most about once a minute.
-                if failures == 1
-                    || failures.is_power_of_two() && since.elapsed() > Duration::from_secs(60)
-                {
-                    tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures, retry_in = ?delay, "export failed; data stays queued and will be retried");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = ctx.shutdown.cancelled() => return,
-                }
+                retry_later(ctx, gate, probe.is_some(), &err, hint);
             }
         }
+    }
+}
+
+/// A retryable failure of a batch already given back to the queue: counted, logged (the
+/// first, then about once a minute) and recorded at the gate, which spaces the next probe.
+fn retry_later(
+    ctx: &ConsumerContext,
+    gate: &ProbeGate,
+    probing: bool,
+    err: &ExportError,
+    hint: Option<Duration>,
+) {
+    ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
+    let f = gate.failed(probing, hint);
+    if f.worth_logging() {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, retry_in = ?f.retry_in, "export failed; data stays queued and will be retried");
     }
 }
 
@@ -187,7 +188,12 @@ fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepte
 
 /// A permanent rejection: a merged batch is retried entry by entry to isolate the bad one;
 /// a single entry goes to the dead-letter file.
-fn reject(ctx: &ConsumerContext, entries: Vec<Entry>, err: ExportError) -> BoxFuture<'_, ()> {
+fn reject<'a>(
+    ctx: &'a ConsumerContext,
+    gate: &'a ProbeGate,
+    entries: Vec<Entry>,
+    err: ExportError,
+) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         if entries.len() > 1 {
             tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
@@ -196,9 +202,12 @@ fn reject(ctx: &ConsumerContext, entries: Vec<Entry>, err: ExportError) -> BoxFu
                 let ids = [one[0].id];
                 match attempt(ctx, &one).await {
                     Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
-                    Attempt::Rejected(err) => reject(ctx, one, err).await,
+                    Attempt::Rejected(err) => reject(ctx, gate, one, err).await,
                     // Fine on its own, failing now for a passing reason: back to the queue.
-                    Attempt::Retry(..) => ctx.queue.release(&ids),
+                    Attempt::Retry(err, hint) => {
+                        ctx.queue.release(&ids);
+                        retry_later(ctx, gate, false, &err, hint);
+                    }
                 }
             }
             return;

@@ -11,12 +11,14 @@
 //! - A permanent failure of a merged batch is retried entry by entry, so one bad request does
 //!   not take good ones with it; what the backend still rejects goes to the dead-letter file,
 //!   is counted in `otelcol_exporter_send_failed_*` and logged with the reason.
-//! - A batch that failed with a retryable error goes back to the queue while its consumer
-//!   waits out the backoff, so consumers hold only what is being sent at this moment.
+//! - A batch that failed with a retryable error goes back to the queue, so consumers hold only
+//!   what is being sent at this moment. While the backend fails, one consumer at a time
+//!   probes it, spaced by one backoff per queue (exporter and signal) that grows across all
+//!   consumers' failures to `max_interval` and is reset only by a success.
 //! - At shutdown, unsent data simply stays in the queue, on disk.
 //!
 //! Files: [`consumer`] (the loop), [`batch`] (reading and merging a batch), [`backoff`] (the
-//! delay between attempts), [`probe_gate`] (one probe at a time while the backend fails),
+//! delay between probes), [`probe_gate`] (the queue's shared retry state: who probes, when),
 //! [`dead_letter`] (where permanent rejections go).
 
 pub mod backoff;
