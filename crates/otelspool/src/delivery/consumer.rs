@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use otelspool_queue::{BatchLimits, Entry, Queue};
 use tokio_util::sync::CancellationToken;
 
@@ -107,12 +106,19 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
             }
             Attempt::Rejected(err) => reject(ctx, gate, entries, err).await,
             Attempt::Retry(err, hint) => {
-                if let Some(err) = expired(ctx, &entries, &err) {
-                    reject(ctx, gate, entries, err).await;
-                    continue;
+                let (expired, fresh) = split_expired(ctx, entries);
+                if !fresh.is_empty() {
+                    let ids: Vec<u64> = fresh.iter().map(|e| e.id).collect();
+                    ctx.queue.release(&ids);
+                    retry_later(ctx, gate, probe.is_some(), &err, hint);
                 }
-                ctx.queue.release(&ids);
-                retry_later(ctx, gate, probe.is_some(), &err, hint);
+                if let Some((expired, max)) = expired {
+                    let reason = format!(
+                        "{} (gave up: queued longer than max_elapsed_time {max:?})",
+                        err.reason
+                    );
+                    dead_letter(ctx, &expired, &ExportError::permanent(reason)).await;
+                }
             }
         }
     }
@@ -155,22 +161,22 @@ async fn attempt(ctx: &ConsumerContext, entries: &[Entry]) -> Attempt {
     }
 }
 
-/// With a user-set `max_elapsed_time`: the error to give up with once the batch's oldest
-/// entry has waited longer than that.
-fn expired(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError) -> Option<ExportError> {
-    let max = ctx.settings.max_elapsed?;
-    let oldest = entries.iter().map(|e| e.appended_at).min()?;
+/// With a user-set `max_elapsed_time`: splits off the entries queued longer than that (and
+/// the limit), to be given up on; the rest are retried.
+fn split_expired(
+    ctx: &ConsumerContext,
+    entries: Vec<Entry>,
+) -> (Option<(Vec<Entry>, Duration)>, Vec<Entry>) {
+    let Some(max) = ctx.settings.max_elapsed else {
+        return (None, entries);
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    let age = now.saturating_sub(Duration::from_nanos(oldest));
-    (age >= max).then(|| ExportError {
-        reason: format!(
-            "{} (gave up: queued longer than max_elapsed_time {max:?})",
-            err.reason
-        ),
-        action: RetryAction::DontRetry,
-    })
+        .unwrap_or_default();
+    let (expired, fresh): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| now.saturating_sub(Duration::from_nanos(e.appended_at)) >= max);
+    ((!expired.is_empty()).then_some((expired, max)), fresh)
 }
 
 fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
@@ -186,44 +192,42 @@ fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepte
     ctx.queue.ack(ids);
 }
 
-/// A permanent rejection: a merged batch is retried entry by entry to isolate the bad one;
-/// a single entry goes to the dead-letter file.
-fn reject<'a>(
-    ctx: &'a ConsumerContext,
-    gate: &'a ProbeGate,
-    entries: Vec<Entry>,
-    err: ExportError,
-) -> BoxFuture<'a, ()> {
-    Box::pin(async move {
-        if entries.len() > 1 {
-            tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
-            for e in entries {
-                let one = vec![e];
-                let ids = [one[0].id];
-                match attempt(ctx, &one).await {
-                    Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
-                    Attempt::Rejected(err) => reject(ctx, gate, one, err).await,
-                    // Fine on its own, failing now for a passing reason: back to the queue.
-                    Attempt::Retry(err, hint) => {
-                        ctx.queue.release(&ids);
-                        retry_later(ctx, gate, false, &err, hint);
-                    }
-                }
-            }
-            return;
-        }
-        let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
-        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
-        ctx.metrics
-            .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
-        match ctx.dead_letter.write(concat(&entries)).await {
-            Ok(()) => {
-                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "backend rejected data permanently; kept it in the dead-letter file")
-            }
-            Err(e) => {
-                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "backend rejected data permanently and the dead-letter file could not be written; the data is dropped")
+/// A permanent rejection: a merged batch is resent entry by entry to isolate the bad one;
+/// what the backend still rejects goes to the dead-letter file.
+async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, err: ExportError) {
+    if entries.len() == 1 {
+        return dead_letter(ctx, &entries, &err).await;
+    }
+    tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
+    for e in entries {
+        let one = [e];
+        let ids = [one[0].id];
+        match attempt(ctx, &one).await {
+            Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
+            Attempt::Rejected(err) => dead_letter(ctx, &one, &err).await,
+            // Fine on its own, failing now for a passing reason: back to the queue.
+            Attempt::Retry(err, hint) => {
+                ctx.queue.release(&ids);
+                retry_later(ctx, gate, false, &err, hint);
             }
         }
-        ctx.queue.ack(&ids);
-    })
+    }
+}
+
+/// Gives up on `entries`: counted as failed, kept in the dead-letter file (one record), logged
+/// with the reason, and acknowledged.
+async fn dead_letter(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError) {
+    let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
+    let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+    ctx.metrics
+        .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
+    match ctx.dead_letter.write(concat(entries)).await {
+        Ok(()) => {
+            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "gave up on data (rejected permanently or expired); kept it in the dead-letter file")
+        }
+        Err(e) => {
+            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
+        }
+    }
+    ctx.queue.ack(&ids);
 }

@@ -7,7 +7,8 @@
 //!   written to the dead-letter file after a permanent rejection. A crash at any point leaves
 //!   unacknowledged data queued; it is sent again after restart (at-least-once).
 //! - Retryable failures are retried with backoff for as long as it takes: no time cutoff unless
-//!   the user set `max_elapsed_time` (otelcol drops after 300 s by default).
+//!   the user set `max_elapsed_time` (otelcol drops after 300 s by default); then the entries
+//!   of a failed batch queued longer than that go to the dead-letter file, the rest are retried.
 //! - A permanent failure of a merged batch is retried entry by entry, so one bad request does
 //!   not take good ones with it; what the backend still rejects goes to the dead-letter file,
 //!   is counted in `otelcol_exporter_send_failed_*` and logged with the reason.
