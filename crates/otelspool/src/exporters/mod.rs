@@ -6,10 +6,12 @@
 //!   already-encoded `Export*ServiceRequest` as is, never decoding it on the hot path;
 //!   [`DebugExporter`] (`debug`) only logs it.
 //! - [`Exporter`] is the closed set of them, with one `match`.
-//! - [`outcome`] decides, in one place, whether a failure is retryable ([`RetryAction`]).
+//! - [`outcome`] decides, in one place, whether a failure is retryable ([`RetryAction`]), from
+//!   codes and from the typed transport failures [`error_chain`] finds.
 //! - [`settings`] holds the runtime settings; [`tls`] the shared rustls plumbing.
 
 pub mod debug;
+pub mod error_chain;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod outcome;
