@@ -6,7 +6,7 @@
 //!   ComfyUI-like log records of ~300 bytes with `emerge.job_id` / `emerge.workflow_id`
 //!   attributes, as `otelspool-loadgen` builds them. Throughput in log records.
 //! - `json_to_protobuf`: the OTLP/HTTP JSON path, `Decoded::from_json` + `into_payload`.
-//! - `batch_merge`: what `exporters::consumer` does when it reads a batch:
+//! - `batch_merge`: what `delivery::batch` does when it reads a batch:
 //!   `pipeline::merge_requests`, concatenating the protobuf bytes of N queued requests.
 //! - `queue_append`: `otelspool_queue::Queue::append` of the 100-record request, fsync on and
 //!   off, 1 and 32 concurrent appenders, with one consumer draining and acknowledging. The

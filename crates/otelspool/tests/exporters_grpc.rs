@@ -391,7 +391,7 @@ async fn resource_exhausted_without_retry_info_is_retried_unless_about_size() {
 
     let backend = Backend::new(Behavior::Fail(
         Code::ResourceExhausted,
-        "message larger than max",
+        "grpc: received message larger than max (5000000 vs. 4194304)",
     ));
     let addr = start(&backend, false).await;
     let exporter = OtlpGrpcExporter::new(settings(addr)).unwrap();

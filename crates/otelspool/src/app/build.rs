@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::exporters::{build_exporter, consumer_settings};
 use super::processors::build_processors;
 use super::queues::open_queue;
-use crate::exporters::{ConsumerContext, ProbeGate};
+use crate::delivery::ConsumerContext;
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::ProcessorChain;
 use crate::receivers::otlp::{
@@ -140,7 +140,6 @@ pub async fn build(
             settings: consumer_settings(config, p, e),
             metrics: metrics_ref.clone(),
             shutdown: retry_ref.clone(),
-            gate: Arc::new(ProbeGate::default()),
         };
         Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer)))
     }))

@@ -7,10 +7,10 @@ use std::time::Duration;
 use otelspool_config as cfg;
 use otelspool_queue::BatchLimits;
 
+use crate::delivery::{BackoffSettings, ConsumerSettings};
 use crate::exporters::{
-    BackoffSettings, Compression, ConsumerSettings, DebugExporter, Exporter, OtlpExporterSettings,
-    OtlpGrpcExporter, OtlpHttpEndpoints, OtlpHttpExporter, OtlpHttpExporterSettings, TlsSettings,
-    Verbosity,
+    Compression, DebugExporter, Exporter, OtlpExporterSettings, OtlpGrpcExporter,
+    OtlpHttpEndpoints, OtlpHttpExporter, OtlpHttpExporterSettings, TlsSettings, Verbosity,
 };
 use crate::pipeline::Signal;
 

@@ -7,7 +7,7 @@ use otelspool_config as cfg;
 use otelspool_queue::{Queue, QueueOptions, WhenFull};
 
 use super::build::BuildError;
-use crate::exporters::DeadLetter;
+use crate::delivery::DeadLetter;
 use crate::pipeline::Signal;
 
 /// Payload bytes each persistent queue keeps in memory so fresh data is not read back.

@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::build::{Parts, build};
-use crate::exporters::{ensure_crypto_provider, spawn_consumers};
+use crate::delivery::spawn_consumers;
+use crate::exporters::ensure_crypto_provider;
 use crate::extensions::health_check::{Health, serve_health};
 use crate::receivers::otlp::{serve_grpc, serve_http};
 use crate::telemetry::serve_metrics;

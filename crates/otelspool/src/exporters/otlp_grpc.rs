@@ -22,7 +22,8 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Extensions, Request, Status};
 
-use super::outcome::{Accepted, ExportError, classify_grpc, error_chain, truncate};
+use super::error_chain::{describe, error_chain};
+use super::outcome::{Accepted, ExportError, classify_grpc, truncate};
 use super::settings::{
     BuildError, Compression, OtlpExporterSettings, TlsSettings, resolve_grpc_endpoint,
 };
@@ -154,15 +155,10 @@ fn decode_response(signal: Signal, raw: &[u8]) -> Accepted {
 
 fn status_to_error(signal: Signal, endpoint: &str, status: &Status) -> ExportError {
     // Connection failures hide their cause (e.g. "Connection refused") in the source chain.
-    let mut message = status.message().to_owned();
-    let mut source = std::error::Error::source(status);
-    while let Some(e) = source {
-        let part = e.to_string();
-        if part != "transport error" && !message.contains(&part) {
-            message = format!("{message}: {part}");
-        }
-        source = e.source();
-    }
+    let message = describe(
+        status.message().to_owned(),
+        std::error::Error::source(status),
+    );
     ExportError {
         action: classify_grpc(status),
         reason: format!(

@@ -20,7 +20,8 @@ use reqwest::header::{
 };
 use reqwest::{Certificate, Url};
 
-use super::outcome::{Accepted, ExportError, classify_http, error_chain, truncate};
+use super::error_chain::{TransportFailure, error_chain, transport_failure};
+use super::outcome::{Accepted, ExportError, classify_http, truncate};
 use super::settings::{BuildError, Compression, OtlpHttpExporterSettings};
 use super::tls::{ensure_crypto_provider, read_ca_file};
 use crate::pipeline::Signal;
@@ -145,11 +146,13 @@ impl OtlpHttpExporter {
             }
             Compression::None => body,
         };
+        // No response, so no verdict on the data: always retryable.
         let mut response = request.body(body).send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else {
-                "failed"
+            let what = match transport_failure(&e) {
+                Some(TransportFailure::Timeout) => "timed out",
+                Some(TransportFailure::Connect) => "could not connect",
+                Some(TransportFailure::ConnectionLost) => "lost the connection",
+                Some(TransportFailure::Other) | None => "failed",
             };
             ExportError::retryable(format!(
                 "{signal} export to {url} {what}: {}",

@@ -2,7 +2,7 @@
 //!
 //! - `GET /stats`: the counters ([`super::Stats`]) as JSON.
 //! - `GET /mode`, `POST /mode` with a body such as `ok`, `unavailable`, `resource_exhausted`,
-//!   `invalid`, `slow:500`, `partial:3`.
+//!   `invalid`, `slow:500`, `partial:3`, `strict`.
 //! - `GET /headers`: names of the last export request's headers, the `dash0-dataset` value and
 //!   whether `authorization` was `Bearer test-token` (no other value is ever exposed).
 

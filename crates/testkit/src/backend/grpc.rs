@@ -104,6 +104,7 @@ impl Svc {
             .admit(Transport::Grpc, &headers)
             .await
             .map_err(refusal_status)?;
+        self.0.check_ids(&records).map_err(refusal_status)?;
         self.0.accept(records, rejected).await.map_err(|e| {
             tracing::error!(error = %e, "writing the record file failed; answering INTERNAL");
             Status::internal(format!("test backend could not record: {e}"))

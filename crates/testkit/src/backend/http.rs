@@ -163,7 +163,11 @@ where
             return rejection.into_response();
         }
     };
-    if let Err(e) = backend.accept(flatten(&message), rejected).await {
+    let records = flatten(&message);
+    if let Err(refusal) = backend.check_ids(&records) {
+        return refusal_response(refusal);
+    }
+    if let Err(e) = backend.accept(records, rejected).await {
         tracing::error!(error = %e, "writing the record file failed; answering 500");
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }

@@ -8,7 +8,8 @@
 //! Invariants:
 //! - A request is answered with success only after its items were written to the record file,
 //!   so "acknowledged by the backend" always implies "visible in the record file".
-//! - A refused request (any mode other than `ok`, `slow:MS`, `partial:N`) records nothing.
+//! - A refused request (any mode other than `ok`, `slow:MS`, `partial:N`; in mode `strict`,
+//!   a request carrying a malformed id) records nothing.
 //! - On start the existing record file is replayed into the counters, so counts and duplicate
 //!   detection span backend restarts that share a record file.
 
@@ -16,6 +17,7 @@ pub mod control;
 pub mod grpc;
 pub mod http;
 pub mod record;
+pub mod request_log;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use record::{Record, Recorder, Tally};
+use request_log::RequestLog;
 
 /// How the backend answers export requests; switched at run time with `POST /mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +48,10 @@ pub enum Mode {
     Slow(u64),
     /// Accept and record everything, but report this many items as rejected.
     Partial(i64),
+    /// Accept, except requests carrying a log record or span whose trace id is not 16 bytes
+    /// (or whose span id is not 8): refused whole with gRPC `INVALID_ARGUMENT` / HTTP 400, as
+    /// strict backends do.
+    Strict,
 }
 
 impl Mode {
@@ -57,6 +64,7 @@ impl Mode {
             Mode::Invalid => "invalid".into(),
             Mode::Slow(ms) => format!("slow:{ms}"),
             Mode::Partial(n) => format!("partial:{n}"),
+            Mode::Strict => "strict".into(),
         }
     }
 }
@@ -75,6 +83,7 @@ impl FromStr for Mode {
             "unavailable" => Ok(Mode::Unavailable),
             "resource_exhausted" => Ok(Mode::ResourceExhausted),
             "invalid" => Ok(Mode::Invalid),
+            "strict" => Ok(Mode::Strict),
             _ => match s.split_once(':') {
                 Some(("slow", ms)) => Ok(Mode::Slow(number(ms)?)),
                 Some(("partial", n)) => {
@@ -82,7 +91,7 @@ impl FromStr for Mode {
                 }
                 _ => Err(format!(
                     "unknown mode {s:?}; expected ok, unavailable, resource_exhausted, invalid, \
-                     slow:MS or partial:N"
+                     slow:MS, partial:N or strict"
                 )),
             },
         }
@@ -96,7 +105,8 @@ pub enum Refusal {
     Unavailable,
     /// Mode `resource_exhausted`.
     ResourceExhausted,
-    /// Mode `invalid`, or a request body that could not be decoded.
+    /// Mode `invalid`, a request body that could not be decoded, or (mode `strict`) a
+    /// malformed id.
     Invalid,
 }
 
@@ -188,6 +198,7 @@ pub struct Backend {
     stats: Mutex<Stats>,
     headers: Mutex<HeaderSummary>,
     recorder: Mutex<Recorder>,
+    request_log: Mutex<Option<RequestLog>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (counters stay usable).
@@ -209,6 +220,7 @@ impl Backend {
             stats: Mutex::new(stats),
             headers: Mutex::new(HeaderSummary::default()),
             recorder: Mutex::new(recorder),
+            request_log: Mutex::new(None),
         })
     }
 
@@ -244,6 +256,7 @@ impl Backend {
         headers: &::http::HeaderMap,
     ) -> Result<i64, Refusal> {
         *lock(&self.headers) = HeaderSummary::from_headers(transport, headers);
+        self.log_arrival();
         {
             let mut stats = lock(&self.stats);
             stats.requests += 1;
@@ -254,7 +267,7 @@ impl Backend {
         }
         let mode = self.mode();
         let refusal = match mode {
-            Mode::Ok => return Ok(0),
+            Mode::Ok | Mode::Strict => return Ok(0),
             Mode::Partial(n) => return Ok(n),
             Mode::Slow(ms) => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -278,6 +291,15 @@ impl Backend {
         lock(&self.stats).undecodable_requests += 1;
     }
 
+    /// In mode `strict`, refuses (and counts) a request carrying a malformed id.
+    pub fn check_ids(&self, records: &[Record]) -> Result<(), Refusal> {
+        if self.mode() != Mode::Strict || !records.iter().any(Record::has_malformed_ids) {
+            return Ok(());
+        }
+        lock(&self.stats).refused_invalid += 1;
+        Err(Refusal::Invalid)
+    }
+
     /// Appends the records to the record file (flushed) and counts them; `rejected` is what the
     /// answer will report in `partial_success`.
     pub async fn accept(
@@ -285,6 +307,7 @@ impl Backend {
         records: Vec<Record>,
         rejected: i64,
     ) -> std::io::Result<()> {
+        self.log_accepted(records.len() as u64);
         let this = Arc::clone(self);
         let tally = tokio::task::spawn_blocking(move || lock(&this.recorder).append(&records))
             .await
@@ -442,6 +465,7 @@ mod tests {
             "invalid",
             "slow:250",
             "partial:3",
+            "strict",
         ] {
             let mode: Mode = s.parse().unwrap();
             assert_eq!(mode.spelling(), s);

@@ -38,6 +38,17 @@ impl Record {
     pub fn json(&self) -> &Json {
         &self.line
     }
+
+    /// True if the item carries a trace id that is not 16 bytes or a span id that is not 8
+    /// (an empty id is allowed: it means "none").
+    pub fn has_malformed_ids(&self) -> bool {
+        let bad = |key: &str, bytes: usize| {
+            self.line[key]
+                .as_str()
+                .is_some_and(|hex| !hex.is_empty() && hex.len() != 2 * bytes)
+        };
+        bad("trace_id", 16) || bad("span_id", 8)
+    }
 }
 
 /// Counts of what one append (or the replay at start) added.
@@ -348,5 +359,20 @@ mod tests {
             (tally.unique_log_records, tally.duplicate_log_records),
             (1, 1)
         );
+    }
+
+    /// Scenario: log records with a 16-byte, an empty and a 3-byte trace id are flattened.
+    /// Guarantees: only the 3-byte one counts as malformed (what mode `strict` refuses).
+    #[test]
+    fn malformed_ids_are_recognised() {
+        let mut req = request(&["ok", "none", "bad"]);
+        let records = &mut req.resource_logs[0].scope_logs[0].log_records;
+        records[1].trace_id.clear();
+        records[2].trace_id = vec![1, 2, 3];
+        let flagged: Vec<bool> = from_logs(&req)
+            .iter()
+            .map(Record::has_malformed_ids)
+            .collect();
+        assert_eq!(flagged, vec![false, false, true]);
     }
 }

@@ -28,7 +28,7 @@ struct Args {
     /// Write the bound addresses as JSON to this file once listening.
     #[arg(long)]
     ready_file: Option<PathBuf>,
-    /// Initial mode: ok, unavailable, resource_exhausted, invalid, slow:MS, partial:N.
+    /// Initial mode: ok, unavailable, resource_exhausted, invalid, slow:MS, partial:N, strict.
     #[arg(long, default_value = "ok")]
     mode: Mode,
     /// PEM certificate for gRPC TLS (with --tls-key).

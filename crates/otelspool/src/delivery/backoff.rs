@@ -1,11 +1,12 @@
-//! Exponential backoff between retries of one payload, as otelcol's `retry_on_failure`
+//! Exponential backoff between probes of a failing backend, as otelcol's `retry_on_failure`
 //! (cenkalti/backoff): each delay is the current interval randomized by
 //! `± randomization_factor`, and the interval grows by `multiplier` up to `max_interval`.
+//! There is one per queue, owned by its [`super::ProbeGate`].
 //!
 //! The backoff itself has no time limit: the queue consumer retries retryable failures until
-//! they succeed, unless the user set `retry_on_failure.max_elapsed_time` (then expired data goes
-//! to the dead-letter file), so a long outage delays data instead of dropping it. A delay asked for by the server wins over
-//! the computed one, within [`MIN_SERVER_DELAY`] and [`BackoffSettings::max_server_delay`].
+//! they succeed, unless the user set `retry_on_failure.max_elapsed_time` (then expired data
+//! goes to the dead-letter file), so a long outage delays data instead of dropping it. A delay
+//! asked for by the server wins over the computed one, within [`MIN_SERVER_DELAY`] and [`BackoffSettings::max_server_delay`].
 
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ impl BackoffSettings {
     }
 }
 
-/// The backoff state of one payload's retries. Call [`Backoff::reset`] after a success.
+/// The backoff state of one queue's retries. Call [`Backoff::reset`] after a success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     settings: BackoffSettings,
