@@ -8,9 +8,12 @@
 //! - [`faultproxy`]: a TCP proxy that can blackhole, slow down, reset or cut connections on
 //!   command (`otelspool-faultproxy`).
 //! - [`check`]: exact loss accounting from ack logs and backend record files (`otelspool-check`).
+//! - [`powercut`]: a FUSE filesystem with a volatile write cache whose power can be cut, to
+//!   test where the fsyncs are (`otelspool-powercutfs`, Linux).
 
 pub mod backend;
 pub mod check;
 pub mod duration;
 pub mod faultproxy;
 pub mod loadgen;
+pub mod powercut;
