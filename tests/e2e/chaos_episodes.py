@@ -96,8 +96,9 @@ class DiskFullEpisode:
     Expected: writes that fail are refused with a retryable answer (503 + Retry-After over
     HTTP; the loadgen's permanent failures stay 0), the refusal is reported (health 503,
     `otelspool_exporter_queue_write_failing` 1, `otelspool_receiver_refused_requests
-    {reason="storage_error"}`), otelspool starts on a full disk, and once space returns it
-    accepts again by itself. Loss is judged with the whole campaign."""
+    {reason="storage_error"}`), otelspool starts on a full disk (its health check answers,
+    200 or already 503), and once space returns it accepts again by itself. Loss is judged
+    with the whole campaign."""
 
     FULL_TIMEOUT = 60.0
     RESUME_TIMEOUT = 60.0
@@ -124,7 +125,7 @@ class DiskFullEpisode:
         self.out["refusals"] += self.obs.storage_refusals()
         c.kill("disk-full")
         try:
-            c.ensure_running()
+            c.start_otelspool(healthy=False)
             self.out["restarted_on_full_disk"] = True
         except pytest.fail.Exception as e:
             self.out["restarted_on_full_disk"] = False
