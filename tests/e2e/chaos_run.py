@@ -65,6 +65,7 @@ def markdown(r: dict) -> str:
         f"| backend outages | {o['total']} |",
         f"| disk-full episode | {d.get('episode')} |",
         f"| disk-full refusals (storage_error) | {d.get('refusals', 'n/a')} |",
+        f"| queue items left at the end | {r['queue_items_at_end']} |",
         f"| loadgen runs / retries / permanent failures | {load['runs']} / {load['retries']} / "
         f"{load['failed_requests']} |",
         f"| chaos / wall time | {r['chaos_seconds']} s / {r['wall_seconds']} s |", "",
