@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from chaos import FaultProxy, Loadgen, print_counts, wait_all_delivered
-from test_chaos_kill9_and_outages import chaos_seed
+from chaos import FaultProxy, Loadgen, chaos_seed, print_counts, wait_all_delivered
 
 JOBS = 20
 RATE = 50

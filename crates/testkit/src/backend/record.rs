@@ -11,11 +11,12 @@
 //! Attribute values are rendered as strings (ints and doubles in decimal, bytes in hex, arrays
 //! and maps as JSON). A log record's duplicate key is its body plus its attributes.
 //! Every [`Recorder::append`] flushes before returning, so a restart of the backend (even a
-//! SIGKILL) keeps every line of every answered request.
+//! SIGKILL) keeps every line of every answered request. A line cut short by such a kill is ended
+//! with a newline when the file is reopened, so the next record starts a line of its own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -103,11 +104,14 @@ impl Recorder {
                 }
             }
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {} for appending", path.display()))?;
+        end_the_cut_line(&mut file)
+            .with_context(|| format!("ending the last line of {}", path.display()))?;
         recorder.file = Some(BufWriter::new(file));
         Ok((recorder, tally))
     }
@@ -144,6 +148,23 @@ impl Recorder {
             _ => {}
         }
     }
+}
+
+/// A kill of an earlier backend can leave the file ending in the middle of a line; appending to
+/// it would glue the next record onto that cut line and hide it from every reader. Ends such a
+/// line with a newline (the cut line stays unparseable and is skipped).
+fn end_the_cut_line(file: &mut File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Renders an attribute value as a string.
@@ -374,5 +395,38 @@ mod tests {
             .map(Record::has_malformed_ids)
             .collect();
         assert_eq!(flagged, vec![false, false, true]);
+    }
+
+    /// Scenario: a backend is SIGKILLed in the middle of writing a line (its buffer reached the
+    /// file up to `"body":"`, no newline), then a new backend opens the file and records "c".
+    /// Guarantees: the cut line stays skipped and the new record is a line of its own, so a
+    /// reader (replay, `otelspool-check`) sees it: a kill of the backend never hides a record
+    /// delivered after it.
+    #[test]
+    fn a_line_cut_by_a_kill_does_not_swallow_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.jsonl");
+        let (mut recorder, _) = Recorder::open(Some(path.clone())).unwrap();
+        recorder.append(&from_logs(&request(&["a"]))).unwrap();
+        drop(recorder);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"attributes":{"emerge.job_id":"7"},"body":""#)
+            .unwrap();
+        drop(file);
+
+        let (mut recorder, replayed) = Recorder::open(Some(path.clone())).unwrap();
+        assert_eq!(replayed.log_records, 1, "the cut line is skipped");
+        recorder.append(&from_logs(&request(&["c"]))).unwrap();
+        drop(recorder);
+
+        let bodies: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+            .map(|j| j["body"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(bodies, ["a", "c"]);
+        let (_, replayed) = Recorder::open(Some(path)).unwrap();
+        assert_eq!(replayed.log_records, 2);
     }
 }
