@@ -1,0 +1,190 @@
+//! Reading batches: pick the oldest unread entries within the batch limits (`take`), read the
+//! payloads that are not cached from their segment files (`load`), and skip damaged records.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{BatchLimits, Entry, Queue};
+use crate::format::{self, FRAME_HEADER_LEN};
+use crate::state::EntryState;
+use crate::writer::now_nanos;
+
+impl Queue {
+    /// Waits for the next batch of entries. Returns `None` once the queue is closed: whatever
+    /// is still unread stays on disk for the next start.
+    pub async fn next_batch(&self, limits: BatchLimits) -> Option<Vec<Entry>> {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait = match self.take(limits) {
+                Take::Closed => return None,
+                Take::Batch(entries) => match self.load(entries).await {
+                    Some(batch) if !batch.is_empty() => return Some(batch),
+                    _ => continue,
+                },
+                Take::Wait(wait) => wait,
+            };
+            match wait {
+                Some(d) => {
+                    let _ = tokio::time::timeout(d, notified).await;
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    fn take(&self, limits: BatchLimits) -> Take {
+        let mut st = self.inner.lock();
+        if st.closed {
+            return Take::Closed;
+        }
+        let Some(start) = st.first_unread() else {
+            return Take::Wait(None);
+        };
+        let mut avail = 0u64;
+        for e in st.entries.range(start..) {
+            if e.state == EntryState::Unread {
+                avail += u64::from(e.items);
+                if avail >= limits.min_items {
+                    break;
+                }
+            }
+        }
+        let age = Duration::from_nanos(now_nanos().saturating_sub(st.entries[start].appended_at));
+        if avail < limits.min_items && age < limits.linger {
+            return Take::Wait(Some(limits.linger - age));
+        }
+        let max_items = if limits.max_items == 0 {
+            u64::MAX
+        } else {
+            limits.max_items
+        };
+        let (mut items, mut bytes, mut taken) = (0u64, 0u64, Vec::new());
+        for i in start..st.entries.len() {
+            let e = &st.entries[i];
+            if e.state != EntryState::Unread {
+                continue;
+            }
+            let (ei, eb) = (u64::from(e.items), u64::from(e.len));
+            if !taken.is_empty() && (items + ei > max_items || bytes + eb > limits.max_bytes) {
+                break;
+            }
+            items += ei;
+            bytes += eb;
+            taken.push(i);
+        }
+        let mut out = Vec::with_capacity(taken.len());
+        for i in taken {
+            let e = &mut st.entries[i];
+            e.state = EntryState::InFlight;
+            let source = match &e.payload {
+                Some(p) => Source::Memory(p.clone()),
+                None => Source::Disk {
+                    segment: e.segment,
+                    offset: e.offset,
+                    len: e.len,
+                },
+            };
+            out.push((e.id, e.items, e.appended_at, source));
+        }
+        st.in_flight += out.len() as u64;
+        let reader_of = |seg: u64| st.segments.get(&seg).map(|s| s.reader.clone());
+        let out = out
+            .into_iter()
+            .map(|(id, items, at, src)| {
+                let src = match src {
+                    Source::Disk {
+                        segment,
+                        offset,
+                        len,
+                    } => match reader_of(segment) {
+                        Some(file) => Loaded::Disk { file, offset, len },
+                        None => Loaded::Missing,
+                    },
+                    Source::Memory(p) => Loaded::Memory(p),
+                };
+                (id, items, at, src)
+            })
+            .collect();
+        Take::Batch(out)
+    }
+
+    /// Reads payloads that are not in memory. Damaged records are counted, logged and finished
+    /// so they never block the queue.
+    async fn load(&self, taken: Vec<(u64, u32, u64, Loaded)>) -> Option<Vec<Entry>> {
+        let needs_disk = taken.iter().any(|t| !matches!(t.3, Loaded::Memory(_)));
+        let loaded = if needs_disk {
+            tokio::task::spawn_blocking(move || taken.into_iter().map(read_one).collect::<Vec<_>>())
+                .await
+                .ok()?
+        } else {
+            taken.into_iter().map(read_one).collect()
+        };
+        let mut out = Vec::with_capacity(loaded.len());
+        let mut bad = Vec::new();
+        for r in loaded {
+            match r {
+                Ok(e) => out.push(e),
+                Err((id, reason)) => {
+                    tracing::error!(queue = %self.name(), id, %reason, "queued record is unreadable; skipped and counted");
+                    bad.push(id);
+                }
+            }
+        }
+        if !bad.is_empty() {
+            self.inner.lock().counters.corrupt_entries += bad.len() as u64;
+            self.ack(&bad);
+        }
+        Some(out)
+    }
+}
+
+enum Take {
+    Closed,
+    Wait(Option<Duration>),
+    Batch(Vec<(u64, u32, u64, Loaded)>),
+}
+
+enum Source {
+    Memory(Bytes),
+    Disk { segment: u64, offset: u64, len: u32 },
+}
+
+enum Loaded {
+    Memory(Bytes),
+    Disk {
+        file: Arc<File>,
+        offset: u64,
+        len: u32,
+    },
+    Missing,
+}
+
+fn read_one(
+    (id, items, appended_at, src): (u64, u32, u64, Loaded),
+) -> Result<Entry, (u64, String)> {
+    let payload = match src {
+        Loaded::Memory(p) => p,
+        Loaded::Missing => return Err((id, "segment file is gone".to_string())),
+        Loaded::Disk { file, offset, len } => {
+            let mut buf = vec![0u8; FRAME_HEADER_LEN + len as usize];
+            file.read_exact_at(&mut buf, offset)
+                .map_err(|e| (id, e.to_string()))?;
+            match format::decode_frame(&buf) {
+                Some((h, p)) if h.id == id => p,
+                _ => return Err((id, "checksum mismatch on read".to_string())),
+            }
+        }
+    };
+    Ok(Entry {
+        id,
+        items,
+        appended_at,
+        payload,
+    })
+}
