@@ -1,7 +1,6 @@
 //! Opening a queue: creating or locking its folder and rebuilding the in-memory index from
 //! what recovery found on disk, then starting the I/O thread.
 
-use std::fs::{self, File};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -28,18 +27,22 @@ impl Queue {
         let mut report = RecoveryReport::default();
         let mut dir_lock = None;
         if let Some(dir) = &opts.dir {
-            fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
+            let io = &*opts.io;
+            io.create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
             let lock_path = dir.join("lock");
-            let lock = File::create(&lock_path).map_err(|e| OpenError::io(&lock_path, e))?;
-            if lock.try_lock().is_err() {
+            let lock = io
+                .open_lock(&lock_path)
+                .map_err(|e| OpenError::io(&lock_path, e))?;
+            if !io.try_lock(&lock).unwrap_or(false) {
                 return Err(OpenError::Locked(dir.display().to_string()));
             }
             dir_lock = Some(lock);
-            let ledger = fs::read(dir.join("ledger"))
+            let ledger = io
+                .read(&dir.join("ledger"))
                 .ok()
                 .and_then(|b| format::decode_ledger(&b));
             let watermark = ledger.map(|l| l.watermark);
-            let scan = recovery::scan_dir(dir, watermark.unwrap_or(0))?;
+            let scan = recovery::scan_dir(io, dir, watermark.unwrap_or(0))?;
             report = scan.report;
             state.next_id = scan
                 .max_id
@@ -49,11 +52,14 @@ impl Queue {
             state.watermark = watermark.unwrap_or(0);
             for seg in scan.segments {
                 if seg.frames.is_empty() {
-                    fs::remove_file(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?;
+                    io.remove_file(&seg.path)
+                        .map_err(|e| OpenError::io(&seg.path, e))?;
                     continue;
                 }
-                let reader =
-                    Arc::new(File::open(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?);
+                let reader = Arc::new(
+                    io.open_read(&seg.path)
+                        .map_err(|e| OpenError::io(&seg.path, e))?,
+                );
                 for f in &seg.frames {
                     state.entries.push_back(EntryMeta {
                         id: f.id,

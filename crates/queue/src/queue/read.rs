@@ -2,7 +2,6 @@
 //! payloads that are not cached from their segment files (`load`), and skip damaged records.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use bytes::Bytes;
 
 use super::{BatchLimits, Entry, Queue};
 use crate::format::{self, FRAME_HEADER_LEN};
+use crate::io::QueueIo;
 use crate::state::EntryState;
 use crate::writer::now_nanos;
 
@@ -119,11 +119,18 @@ impl Queue {
     async fn load(&self, taken: Vec<(u64, u32, u64, Loaded)>) -> Option<Vec<Entry>> {
         let needs_disk = taken.iter().any(|t| !matches!(t.3, Loaded::Memory(_)));
         let loaded = if needs_disk {
-            tokio::task::spawn_blocking(move || taken.into_iter().map(read_one).collect::<Vec<_>>())
-                .await
-                .ok()?
+            let io = self.inner.opts.io.clone();
+            tokio::task::spawn_blocking(move || {
+                taken
+                    .into_iter()
+                    .map(|t| read_one(&*io, t))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .ok()?
         } else {
-            taken.into_iter().map(read_one).collect()
+            let io = &*self.inner.opts.io;
+            taken.into_iter().map(|t| read_one(io, t)).collect()
         };
         let mut out = Vec::with_capacity(loaded.len());
         let mut bad = Vec::new();
@@ -166,6 +173,7 @@ enum Loaded {
 }
 
 fn read_one(
+    io: &dyn QueueIo,
     (id, items, appended_at, src): (u64, u32, u64, Loaded),
 ) -> Result<Entry, (u64, String)> {
     let payload = match src {
@@ -173,7 +181,7 @@ fn read_one(
         Loaded::Missing => return Err((id, "segment file is gone".to_string())),
         Loaded::Disk { file, offset, len } => {
             let mut buf = vec![0u8; FRAME_HEADER_LEN + len as usize];
-            file.read_exact_at(&mut buf, offset)
+            io.read_at(&file, &mut buf, offset)
                 .map_err(|e| (id, e.to_string()))?;
             match format::decode_frame(&buf) {
                 Some((h, p)) if h.id == id => p,

@@ -35,7 +35,7 @@ pub(super) fn commit_group(
             tracing::error!(error = %msg, records = pending.len(), "queue write failed; refusing with a retryable error and opening a new segment");
             if let Some(a) = active.take() {
                 // Best effort: cut the unsynced tail so disk use stays as counted.
-                let _ = a.file.set_len(a.committed_len);
+                let _ = inner.opts.io.set_len(&a.file, a.committed_len);
                 rolled.push(a.first_id);
             }
             let mut st = inner.lock();

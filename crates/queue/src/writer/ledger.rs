@@ -1,11 +1,10 @@
 //! The ack ledger: written from the current state at most every `LEDGER_INTERVAL`, at shutdown,
 //! and before a segment is deleted (so ids are never reused after a crash).
 
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::Path;
 
 use crate::format::{self, Ledger};
+use crate::io::QueueIo;
 use crate::queue::Inner;
 
 pub(super) fn write_ledger_if_dirty(inner: &Inner) {
@@ -29,7 +28,7 @@ pub(super) fn persist_ledger(inner: &Inner) -> std::io::Result<()> {
         }
     };
     let dir = inner.opts.dir.clone().unwrap_or_default();
-    let result = write_ledger(&dir, ledger, inner.opts.fsync);
+    let result = write_ledger(&*inner.opts.io, &dir, ledger, inner.opts.fsync);
     let mut st = inner.lock();
     match &result {
         Ok(()) => st.ledger_next_id = st.ledger_next_id.max(ledger.next_id),
@@ -44,24 +43,28 @@ pub(super) fn persist_ledger(inner: &Inner) -> std::io::Result<()> {
 /// checked by their CRC, and no new blocks, so it works on a full disk (where a temp file and
 /// a rename would not, and draining the queue would then free nothing). Otherwise a temp file
 /// is written and renamed over.
-pub(super) fn write_ledger(dir: &Path, ledger: Ledger, sync: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
+pub(super) fn write_ledger(
+    io: &dyn QueueIo,
+    dir: &Path,
+    ledger: Ledger,
+    sync: bool,
+) -> std::io::Result<()> {
     let bytes = format::encode_ledger(ledger);
     let path = dir.join("ledger");
-    if let Ok(f) = fs::OpenOptions::new().write(true).open(&path)
-        && f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64)
+    if let Ok(f) = io.open_write(&path)
+        && io.file_len(&f).is_ok_and(|len| len == bytes.len() as u64)
     {
-        f.write_all_at(&bytes, 0)?;
+        io.write_at(&f, &bytes, 0)?;
         if sync {
-            f.sync_data()?;
+            io.sync(&f)?;
         }
         return Ok(());
     }
     let tmp = dir.join("ledger.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(&bytes)?;
+    let mut f = io.create_or_truncate(&tmp)?;
+    io.write(&mut f, &bytes)?;
     if sync {
-        f.sync_data()?;
+        io.sync(&f)?;
     }
-    fs::rename(&tmp, path)
+    io.rename(&tmp, &path)
 }

@@ -1,7 +1,6 @@
 //! Segment files: creating the next one, retiring one that was rolled away from, and deleting
 //! one whose every record is acknowledged.
 
-use std::fs::{self, File};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,7 +21,7 @@ pub(super) fn delete_segment(inner: &Inner, seg: SegmentMeta) {
         // Giving the space back matters more than id uniqueness after a crash.
         tracing::warn!(path = %seg.path.display(), error = %e, "could not write the queue ledger before deleting a drained segment; deleting it anyway (after a crash, ids may be reused)");
     }
-    match fs::remove_file(&seg.path) {
+    match inner.opts.io.remove_file(&seg.path) {
         Ok(()) => {
             let mut st = inner.lock();
             st.disk_bytes = st.disk_bytes.saturating_sub(seg.file_len);
@@ -50,14 +49,14 @@ pub(super) fn open_segment(inner: &Inner, dir: &Path, first_id: u64) -> std::io:
     let io = &*inner.opts.io;
     let mut file = io.create(&path)?;
     if let Err(e) = io.write(&mut file, &format::segment_header()) {
-        let _ = fs::remove_file(&path);
+        let _ = io.remove_file(&path);
         return Err(e);
     }
     if inner.opts.fsync {
         io.sync(&file)?;
-        File::open(dir)?.sync_all()?;
+        io.sync_dir(dir)?;
     }
-    let reader = Arc::new(File::open(&path)?);
+    let reader = Arc::new(io.open_read(&path)?);
     let mut st = inner.lock();
     st.segments.insert(
         first_id,
