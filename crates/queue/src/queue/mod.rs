@@ -11,6 +11,7 @@ mod read;
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -56,7 +57,7 @@ pub struct QueueOptions {
     pub cache_bytes: u64,
     /// What to do when full.
     pub when_full: WhenFull,
-    /// Filesystem operations on segment files (tests inject faults here).
+    /// Every filesystem call the queue makes (tests inject faults here).
     pub io: Arc<dyn QueueIo>,
 }
 
@@ -113,6 +114,8 @@ pub(crate) struct Inner {
     recovery: RecoveryReport,
     /// The folder's lock file, held (locked) until shutdown.
     dir_lock: Mutex<Option<File>>,
+    /// When a failed record read was last logged as a warning (ns since the epoch).
+    read_warned_at: AtomicU64,
 }
 
 impl Inner {

@@ -1,6 +1,8 @@
-//! Opening a queue: creating or locking its folder and rebuilding the in-memory index from
-//! what recovery found on disk, then starting the I/O thread.
+//! Opening a queue: creating and locking its folder, reading the ledger, rebuilding the in-memory index from what recovery
+//! found on disk, then starting the I/O thread.
 
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +10,12 @@ use tokio::sync::Notify;
 
 use super::{Inner, MIN_SEGMENT_BYTES, Queue, QueueOptions};
 use crate::error::OpenError;
-use crate::format;
-use crate::recovery;
+use crate::format::{self, Ledger};
+use crate::io::QueueIo;
+use crate::recovery::{self, Scan};
 use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 use crate::stats::RecoveryReport;
-use crate::writer;
+use crate::writer::{self, Doomed};
 
 impl Queue {
     /// Opens (or creates) a queue and recovers whatever its directory holds. Blocking: call it
@@ -26,71 +29,15 @@ impl Queue {
         let mut state = State::default();
         let mut report = RecoveryReport::default();
         let mut dir_lock = None;
+        let mut doomed = Vec::new();
         if let Some(dir) = &opts.dir {
             let io = &*opts.io;
             io.create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
-            let lock_path = dir.join("lock");
-            let lock = io
-                .open_lock(&lock_path)
-                .map_err(|e| OpenError::io(&lock_path, e))?;
-            if !io.try_lock(&lock).unwrap_or(false) {
-                return Err(OpenError::Locked(dir.display().to_string()));
-            }
-            dir_lock = Some(lock);
-            let ledger = io
-                .read(&dir.join("ledger"))
-                .ok()
-                .and_then(|b| format::decode_ledger(&b));
-            let watermark = ledger.map(|l| l.watermark);
-            let scan = recovery::scan_dir(io, dir, watermark.unwrap_or(0))?;
-            report = scan.report;
-            state.next_id = scan
-                .max_id
-                .map_or(0, |m| m + 1)
-                .max(ledger.map_or(0, |l| l.next_id.max(l.watermark)));
-            state.ledger_next_id = ledger.map_or(0, |l| l.next_id);
-            state.watermark = watermark.unwrap_or(0);
-            for seg in scan.segments {
-                if seg.frames.is_empty() {
-                    io.remove_file(&seg.path)
-                        .map_err(|e| OpenError::io(&seg.path, e))?;
-                    continue;
-                }
-                let reader = Arc::new(
-                    io.open_read(&seg.path)
-                        .map_err(|e| OpenError::io(&seg.path, e))?,
-                );
-                for f in &seg.frames {
-                    state.entries.push_back(EntryMeta {
-                        id: f.id,
-                        appended_at: f.appended_at,
-                        items: f.items,
-                        len: f.len,
-                        segment: seg.first_id,
-                        offset: f.offset,
-                        state: EntryState::Unread,
-                        payload: None,
-                    });
-                    state.live_entries += 1;
-                    state.live_items += u64::from(f.items);
-                    state.payload_bytes += u64::from(f.len);
-                }
-                state.disk_bytes += seg.file_len;
-                state.segments.insert(
-                    seg.first_id,
-                    SegmentMeta {
-                        path: seg.path,
-                        reader,
-                        file_len: seg.file_len,
-                        live: seg.frames.len() as u64,
-                        active: false,
-                    },
-                );
-            }
-            state.published_end = state.next_id;
-            state.watermark = state.entries.front().map_or(state.next_id, |e| e.id);
-            state.cursor_id = state.watermark;
-            state.ledger_dirty = true;
+            dir_lock = Some(lock_dir(io, dir)?);
+            let ledger = read_ledger(io, dir)?;
+            let scan = recovery::scan_dir(io, dir, ledger.map_or(0, |l| l.watermark))?;
+            report = scan.report.clone();
+            doomed = rebuild(&mut state, io, ledger, scan)?;
             if report.entries > 0 || report.found_damage() {
                 tracing::info!(queue = %opts.name, entries = report.entries, items = report.items,
                     skipped_bytes = report.skipped_bytes, truncated_bytes = report.truncated_bytes,
@@ -104,6 +51,7 @@ impl Queue {
             writer: Mutex::new(None),
             thread: Mutex::new(None),
             dir_lock: Mutex::new(dir_lock),
+            read_warned_at: AtomicU64::new(0),
             recovery: report.clone(),
         });
         if inner.opts.dir.is_some() {
@@ -111,11 +59,93 @@ impl Queue {
             let thread_inner = inner.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("queue-io-{}", inner.opts.name))
-                .spawn(move || writer::run(thread_inner, rx))
-                .map_err(|e| OpenError::io(std::path::Path::new("queue-io thread"), e))?;
+                .spawn(move || writer::run(thread_inner, rx, doomed))
+                .map_err(|e| OpenError::io(Path::new("queue-io thread"), e))?;
             *inner.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
             *inner.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         }
         Ok((Queue { inner }, report))
     }
+}
+
+/// Takes the folder's lock; refuses if another process holds it.
+fn lock_dir(io: &dyn QueueIo, dir: &Path) -> Result<std::fs::File, OpenError> {
+    let path = dir.join("lock");
+    let lock = io.open_lock(&path).map_err(|e| OpenError::io(&path, e))?;
+    if !io.try_lock(&lock).map_err(|e| OpenError::io(&path, e))? {
+        return Err(OpenError::Locked(dir.display().to_string()));
+    }
+    Ok(lock)
+}
+
+/// Reads the ledger: `None` when there is none or it is damaged ("nothing acknowledged": more
+/// duplicates, never loss). An I/O error fails the open instead: a ledger that exists but
+/// cannot be read might hold the next id, and guessing could reuse ids.
+fn read_ledger(io: &dyn QueueIo, dir: &Path) -> Result<Option<Ledger>, OpenError> {
+    let path = dir.join("ledger");
+    match io.read(&path) {
+        Ok(bytes) => Ok(format::decode_ledger(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(OpenError::io(&path, e)),
+    }
+}
+
+/// Fills `state` from the ledger and the scan; returns the segment files that hold nothing
+/// to deliver, for the I/O thread to delete (after the ledger covers their ids).
+fn rebuild(
+    state: &mut State,
+    io: &dyn QueueIo,
+    ledger: Option<Ledger>,
+    scan: Scan,
+) -> Result<Vec<Doomed>, OpenError> {
+    state.next_id = scan
+        .max_id
+        .map_or(0, |m| m + 1)
+        .max(ledger.map_or(0, |l| l.next_id.max(l.watermark)));
+    state.ledger_next_id = ledger.map_or(0, |l| l.next_id);
+    let mut doomed = Vec::new();
+    for seg in scan.segments {
+        state.disk_bytes += seg.file_len;
+        if seg.frames.is_empty() {
+            doomed.push(Doomed {
+                path: seg.path,
+                file_len: seg.file_len,
+            });
+            continue;
+        }
+        let reader = Arc::new(
+            io.open_read(&seg.path)
+                .map_err(|e| OpenError::io(&seg.path, e))?,
+        );
+        for f in &seg.frames {
+            state.entries.push_back(EntryMeta {
+                id: f.id,
+                appended_at: f.appended_at,
+                items: f.items,
+                len: f.len,
+                segment: seg.first_id,
+                offset: f.offset,
+                state: EntryState::Unread,
+                payload: None,
+            });
+            state.live_entries += 1;
+            state.live_items += u64::from(f.items);
+            state.payload_bytes += u64::from(f.len);
+        }
+        state.segments.insert(
+            seg.first_id,
+            SegmentMeta {
+                path: seg.path,
+                reader,
+                file_len: seg.file_len,
+                live: seg.frames.len() as u64,
+                active: false,
+            },
+        );
+    }
+    state.published_end = state.next_id;
+    state.watermark = state.entries.front().map_or(state.next_id, |e| e.id);
+    state.cursor_id = state.watermark;
+    state.ledger_dirty = true;
+    Ok(doomed)
 }

@@ -1,8 +1,14 @@
 //! Reading batches: pick the oldest unread entries within the batch limits (`take`), read the
 //! payloads that are not cached from their segment files (`load`), and skip damaged records.
+//!
+//! A record that fails its checksum (or is cut short) is damaged: counted, logged and finished
+//! so it never blocks the queue. A record whose read fails with an I/O error is not damaged:
+//! it is put back and read again later (after `READ_RETRY` when nothing else could be read),
+//! so a passing disk error never loses it.
 
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +18,11 @@ use crate::format::{self, FRAME_HEADER_LEN};
 use crate::io::QueueIo;
 use crate::state::EntryState;
 use crate::writer::now_nanos;
+
+/// How long a reader waits before retrying records whose read failed, when it got nothing else.
+const READ_RETRY: Duration = Duration::from_secs(1);
+/// At most one warning per this interval about reads that keep failing.
+const READ_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Queue {
     /// Waits for the next batch of entries. Returns `None` once the queue is closed: whatever
@@ -24,7 +35,12 @@ impl Queue {
             let wait = match self.take(limits) {
                 Take::Closed => return None,
                 Take::Batch(entries) => match self.load(entries).await {
-                    Some(batch) if !batch.is_empty() => return Some(batch),
+                    Some((batch, _)) if !batch.is_empty() => return Some(batch),
+                    Some((_, true)) => {
+                        // Not on `notified`: putting the records back has just notified it.
+                        tokio::time::sleep(READ_RETRY).await;
+                        continue;
+                    }
                     _ => continue,
                 },
                 Take::Wait(wait) => wait,
@@ -114,9 +130,9 @@ impl Queue {
         Take::Batch(out)
     }
 
-    /// Reads payloads that are not in memory. Damaged records are counted, logged and finished
-    /// so they never block the queue.
-    async fn load(&self, taken: Vec<(u64, u32, u64, Loaded)>) -> Option<Vec<Entry>> {
+    /// Reads payloads that are not in memory (see the module doc for failures). Returns the
+    /// entries read and whether any read failed with an I/O error (those were put back).
+    async fn load(&self, taken: Vec<(u64, u32, u64, Loaded)>) -> Option<(Vec<Entry>, bool)> {
         let needs_disk = taken.iter().any(|t| !matches!(t.3, Loaded::Memory(_)));
         let loaded = if needs_disk {
             let io = self.inner.opts.io.clone();
@@ -133,13 +149,17 @@ impl Queue {
             taken.into_iter().map(|t| read_one(io, t)).collect()
         };
         let mut out = Vec::with_capacity(loaded.len());
-        let mut bad = Vec::new();
+        let (mut bad, mut retry) = (Vec::new(), Vec::new());
         for r in loaded {
             match r {
                 Ok(e) => out.push(e),
-                Err((id, reason)) => {
+                Err(ReadError::Damaged(id, reason)) => {
                     tracing::error!(queue = %self.name(), id, %reason, "queued record is unreadable; skipped and counted");
                     bad.push(id);
+                }
+                Err(ReadError::Io(id, e)) => {
+                    self.warn_read_error(id, &e);
+                    retry.push(id);
                 }
             }
         }
@@ -147,7 +167,22 @@ impl Queue {
             self.inner.lock().counters.corrupt_entries += bad.len() as u64;
             self.ack(&bad);
         }
-        Some(out)
+        if !retry.is_empty() {
+            self.release(&retry);
+        }
+        Some((out, !retry.is_empty()))
+    }
+
+    /// Logs a failed read, at most once per `READ_WARN_INTERVAL` as a warning.
+    fn warn_read_error(&self, id: u64, e: &std::io::Error) {
+        let now = now_nanos();
+        let last = self.inner.read_warned_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= READ_WARN_INTERVAL.as_nanos() as u64 {
+            self.inner.read_warned_at.store(now, Ordering::Relaxed);
+            tracing::warn!(queue = %self.name(), id, error = %e, "could not read a queued record back; it stays queued and is read again later");
+        } else {
+            tracing::debug!(queue = %self.name(), id, error = %e, "could not read a queued record back; retrying later");
+        }
     }
 }
 
@@ -172,20 +207,40 @@ enum Loaded {
     Missing,
 }
 
+/// Why a record could not be read.
+enum ReadError {
+    /// The bytes are not the record: skipped and counted.
+    Damaged(u64, String),
+    /// The read failed: the record is read again later.
+    Io(u64, std::io::Error),
+}
+
 fn read_one(
     io: &dyn QueueIo,
     (id, items, appended_at, src): (u64, u32, u64, Loaded),
-) -> Result<Entry, (u64, String)> {
+) -> Result<Entry, ReadError> {
     let payload = match src {
         Loaded::Memory(p) => p,
-        Loaded::Missing => return Err((id, "segment file is gone".to_string())),
+        Loaded::Missing => {
+            return Err(ReadError::Damaged(id, "segment file is gone".to_string()));
+        }
         Loaded::Disk { file, offset, len } => {
             let mut buf = vec![0u8; FRAME_HEADER_LEN + len as usize];
-            io.read_at(&file, &mut buf, offset)
-                .map_err(|e| (id, e.to_string()))?;
+            match io.read_at(&file, &mut buf, offset) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(ReadError::Damaged(id, "record cut short".to_string()));
+                }
+                Err(e) => return Err(ReadError::Io(id, e)),
+            }
             match format::decode_frame(&buf) {
                 Some((h, p)) if h.id == id => p,
-                _ => return Err((id, "checksum mismatch on read".to_string())),
+                _ => {
+                    return Err(ReadError::Damaged(
+                        id,
+                        "checksum mismatch on read".to_string(),
+                    ));
+                }
             }
         }
     };

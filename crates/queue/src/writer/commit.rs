@@ -1,61 +1,60 @@
 //! One group commit: admit the waiting appends against the limits, assign ids, write every
-//! frame, sync, then publish the entries to readers and answer the callers.
+//! frame, sync, then publish the entries to readers and answer the callers. A failed group is
+//! refused whole and every segment it touched abandoned (see the module doc of `writer`).
 
-use std::fs::File;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::segments::{delete_segment, mark_inactive, open_segment};
-use super::{Active, Admitted, Pending, Request, now_nanos};
+use super::{Active, Admitted, Pending, Request, Writer, now_nanos};
 use crate::error::AppendError;
 use crate::format::{self, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::io::QueueIo;
 use crate::queue::{Inner, WhenFull};
 use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 
-pub(super) fn commit_group(
-    inner: &Arc<Inner>,
-    dir: &Path,
-    active: &mut Option<Active>,
-    appends: Vec<Request>,
-) {
-    let (accepted, to_delete) = admit(inner, appends);
-    for seg in to_delete {
-        delete_segment(inner, seg);
-    }
-    if accepted.is_empty() {
-        return;
-    }
-    let mut rolled = Vec::new();
-    match write_and_sync(inner, dir, active, accepted, &mut rolled) {
-        Ok(pending) => publish(inner, pending),
-        Err((e, pending)) => {
-            let msg = e.to_string();
-            tracing::error!(error = %msg, records = pending.len(), "queue write failed; refusing with a retryable error and opening a new segment");
-            if let Some(a) = active.take() {
-                // Best effort: cut the unsynced tail so disk use stays as counted.
-                let _ = inner.opts.io.set_len(&a.file, a.committed_len);
-                rolled.push(a.first_id);
+impl Writer {
+    pub(super) fn commit_group(&mut self, appends: Vec<Request>) {
+        let (accepted, to_delete) = admit(&self.inner, appends);
+        for seg in to_delete {
+            self.delete(seg.into());
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        // Segments this group rolled away from, still open until the group is synced.
+        let mut rolled = Vec::new();
+        let result = self.write_and_sync(accepted, &mut rolled);
+        let rolled_ids: Vec<u64> = rolled.iter().map(|a| a.first_id).collect();
+        match result {
+            Ok(pending) => {
+                drop(rolled);
+                publish(&self.inner, pending);
+                // Only now, with this group's entries published, may a segment that was rolled
+                // away from be deleted for having no live entries.
+                for first_id in rolled_ids {
+                    self.mark_inactive(first_id);
+                }
             }
-            let mut st = inner.lock();
-            st.write_error = Some(msg.clone());
-            st.counters.refused_io += pending.len() as u64;
-            drop(st);
-            for p in pending {
-                let _ = p.reply.send(Err(AppendError::Io(msg.clone())));
+            Err((e, pending)) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, records = pending.len(), "queue write failed; refusing with a retryable error and opening a new segment");
+                let mut st = self.inner.lock();
+                st.write_error = Some(msg.clone());
+                st.counters.refused_io += pending.len() as u64;
+                drop(st);
+                rolled.extend(self.active.take());
+                for a in rolled {
+                    self.abandon(a);
+                }
+                for p in pending {
+                    let _ = p.reply.send(Err(AppendError::Io(msg.clone())));
+                }
             }
         }
-    }
-    // Only now, with this group's entries published (or refused), may a segment that was
-    // rolled away from be deleted for having no live entries.
-    for first_id in rolled {
-        mark_inactive(inner, first_id);
     }
 }
 
 /// Checks the limits under the lock, makes room when `drop_oldest`, assigns ids.
-pub(super) fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMeta>) {
+fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMeta>) {
     let opts = &inner.opts;
     let mut st = inner.lock();
     let mut reserved_bytes = 0u64;
@@ -107,7 +106,7 @@ pub(super) fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec
 }
 
 /// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending).
-pub(super) fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
+fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
     let victim = st
         .segments
         .iter()
@@ -133,133 +132,112 @@ pub(super) fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
 
 type GroupError = (std::io::Error, Vec<Pending>);
 
-pub(super) fn write_and_sync(
-    inner: &Inner,
-    dir: &Path,
-    active: &mut Option<Active>,
-    accepted: Vec<Admitted>,
-    rolled: &mut Vec<u64>,
-) -> Result<Vec<Pending>, GroupError> {
-    let opts = &inner.opts;
-    let now = now_nanos();
-    let mut pending: Vec<Pending> = Vec::with_capacity(accepted.len());
-    let mut buf: Vec<u8> = Vec::new();
-    let mut touched: Vec<File> = Vec::new();
-    let mut failure = None;
-    for (id, items, payload, reply) in accepted {
-        if failure.is_none() {
-            let placed = place(
-                inner,
-                dir,
-                active,
-                &mut buf,
-                &mut touched,
-                rolled,
+impl Writer {
+    fn write_and_sync(
+        &mut self,
+        accepted: Vec<Admitted>,
+        rolled: &mut Vec<Active>,
+    ) -> Result<Vec<Pending>, GroupError> {
+        let now = now_nanos();
+        let mut pending: Vec<Pending> = Vec::with_capacity(accepted.len());
+        let mut buf: Vec<u8> = Vec::new();
+        let mut failure = None;
+        for (id, items, payload, reply) in accepted {
+            let mut at = (0, 0);
+            if failure.is_none() {
+                match self.place(&mut buf, rolled, id, payload.len()) {
+                    Ok(placed) => {
+                        format::encode_frame(&mut buf, id, now, items, &payload);
+                        at = placed;
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            }
+            // Every admitted append is answered, failed ones included.
+            pending.push(Pending {
                 id,
-                payload.len(),
-            );
-            match placed {
-                Ok((segment, offset)) => {
-                    format::encode_frame(&mut buf, id, now, items, &payload);
-                    pending.push(Pending {
-                        id,
-                        appended_at: now,
-                        items,
-                        payload,
-                        reply,
-                        segment,
-                        offset,
-                    });
-                    continue;
-                }
-                Err(e) => failure = Some(e),
-            }
+                appended_at: now,
+                items,
+                payload,
+                reply,
+                segment: at.0,
+                offset: at.1,
+            });
         }
-        // Every admitted append is answered, failed ones included.
-        pending.push(Pending {
-            id,
-            appended_at: now,
-            items,
-            payload,
-            reply,
-            segment: 0,
-            offset: 0,
-        });
+        let result = match failure {
+            Some(e) => Err(e),
+            None => self.flush_and_sync(&mut buf, rolled),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(a) = self.active.as_mut() {
+                    a.committed_len = a.len;
+                }
+                Ok(pending)
+            }
+            Err(e) => Err((e, pending)),
+        }
     }
-    let result = match failure {
-        Some(e) => Err(e),
-        None => (|| {
-            if let Some(a) = active.as_mut() {
-                flush(&*opts.io, a, &mut buf)?;
-                touched.push(a.file.try_clone()?);
-            }
-            if opts.fsync {
-                for f in &touched {
-                    opts.io.sync(f)?;
-                }
-            }
-            Ok(())
-        })(),
-    };
-    match result {
-        Ok(()) => {
-            if let Some(a) = active.as_mut() {
-                a.committed_len = a.len;
-            }
-            Ok(pending)
+
+    /// Writes what is buffered for the active segment, then syncs every segment the group
+    /// touched.
+    fn flush_and_sync(&mut self, buf: &mut Vec<u8>, rolled: &[Active]) -> std::io::Result<()> {
+        let io = &*self.inner.opts.io;
+        if let Some(a) = self.active.as_mut() {
+            flush(io, a, buf)?;
         }
-        Err(e) => Err((e, pending)),
+        if self.inner.opts.fsync {
+            for a in rolled.iter().chain(self.active.as_ref()) {
+                io.sync(&a.file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds where the next frame goes, rolling to a new segment when the active one is full.
+    fn place(
+        &mut self,
+        buf: &mut Vec<u8>,
+        rolled: &mut Vec<Active>,
+        id: u64,
+        payload_len: usize,
+    ) -> std::io::Result<(u64, u64)> {
+        let frame_len = (FRAME_HEADER_LEN + payload_len) as u64;
+        let roll = match self.active.as_ref() {
+            None => true,
+            Some(a) => {
+                let used = a.len + buf.len() as u64;
+                used > SEGMENT_HEADER_LEN && used + frame_len > self.inner.opts.segment_bytes
+            }
+        };
+        if roll {
+            if let Some(a) = self.active.as_mut() {
+                flush(&*self.inner.opts.io, a, buf)?;
+            }
+            let new = self.open_segment(id)?;
+            rolled.extend(self.active.replace(new));
+        }
+        let a = self
+            .active
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no active segment"))?;
+        Ok((a.first_id, a.len + buf.len() as u64))
     }
 }
 
-/// Finds where the next frame goes, rolling to a new segment when the active one is full.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn place(
-    inner: &Inner,
-    dir: &Path,
-    active: &mut Option<Active>,
-    buf: &mut Vec<u8>,
-    touched: &mut Vec<File>,
-    rolled: &mut Vec<u64>,
-    id: u64,
-    payload_len: usize,
-) -> std::io::Result<(u64, u64)> {
-    let frame_len = (FRAME_HEADER_LEN + payload_len) as u64;
-    let roll = match active.as_ref() {
-        None => true,
-        Some(a) => {
-            let used = a.len + buf.len() as u64;
-            used > SEGMENT_HEADER_LEN && used + frame_len > inner.opts.segment_bytes
-        }
-    };
-    if roll {
-        if let Some(a) = active.as_mut() {
-            flush(&*inner.opts.io, a, buf)?;
-            touched.push(a.file.try_clone()?);
-        }
-        let new = open_segment(inner, dir, id)?;
-        if let Some(old) = active.replace(new) {
-            rolled.push(old.first_id);
-        }
-    }
-    let a = active
-        .as_ref()
-        .ok_or_else(|| std::io::Error::other("no active segment"))?;
-    Ok((a.first_id, a.len + buf.len() as u64))
-}
-
-pub(super) fn flush(io: &dyn QueueIo, a: &mut Active, buf: &mut Vec<u8>) -> std::io::Result<()> {
+fn flush(io: &dyn QueueIo, a: &mut Active, buf: &mut Vec<u8>) -> std::io::Result<()> {
     if buf.is_empty() {
         return Ok(());
     }
+    a.tail = a.len + buf.len() as u64;
     io.write(&mut a.file, buf)?;
-    a.len += buf.len() as u64;
+    a.len = a.tail;
     buf.clear();
     Ok(())
 }
 
 /// Makes synced records visible to readers and answers their callers.
-pub(super) fn publish(inner: &Inner, pending: Vec<Pending>) {
+fn publish(inner: &Inner, pending: Vec<Pending>) {
     let mut st = inner.lock();
     st.write_error = None;
     for p in &pending {

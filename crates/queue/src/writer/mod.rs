@@ -5,19 +5,40 @@
 //! and only then publishes the entries to readers and answers the callers. Async tasks never
 //! block on the disk: they wait on a oneshot answer.
 //!
-//! After a failed write or sync, the segment being written is abandoned (its unsynced tail may
-//! hold garbage that recovery will cut) and the next append opens a fresh segment; ids are
-//! never reused. Callers get a retryable error, so nothing they were told is durable is lost.
-
+//! # After a failed write, create or fsync
+//! Every segment the failed group touched is abandoned: its tail is cut back to the last
+//! synced length, its file closed and never written or synced again, and the next group opens
+//! a fresh segment, syncing the file and the folder before any acknowledgement. The callers of
+//! the failed group get a retryable error; ids are never reused.
 //!
-//! Parts: `commit.rs` (one group commit), `segments.rs` (create, retire, delete segment files),
-//! `ledger.rs` (the ack ledger).
+//! This is safe after a failed fsync although Linux may then drop the unsynced pages and mark
+//! them clean, so that a later fsync of the same file succeeds without them ("fsyncgate"),
+//! because no acknowledgement ever depends on a fsync after a failed one on the same file:
+//! - records acknowledged before the failure were made durable by an earlier fsync that
+//!   succeeded; the pages a failed fsync may drop hold only the failed group's frames, which
+//!   were never acknowledged;
+//! - the abandoned file is never synced again: its writable handle is closed (or kept only to
+//!   retry cutting the tail, never synced), readers only read records synced before, and the
+//!   ledger is a different file;
+//! - segments are append-only, so nothing later is written into the dropped pages.
+//!
+//! A segment file is written only by this thread, so refusing further appends ("poisoning", as
+//! fjall does for its single journal file) would protect nothing more here; the queue instead
+//! keeps serving as soon as the disk does.
+//!
+//! If the cut itself fails, `disk_bytes` counts the file's real length and the cut is retried
+//! on the next tick. A drained segment whose ids the ledger cannot yet record (or whose unlink
+//! fails) is kept, counted, and retried likewise.
+//!
+//! Parts: `commit.rs` (one group commit), `segments.rs` (create, abandon, retire, delete
+//! segment files), `ledger.rs` (the ack ledger).
 
 mod commit;
 mod ledger;
 mod segments;
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,9 +50,6 @@ use crate::error::AppendError;
 use crate::format::SEGMENT_HEADER_LEN;
 use crate::queue::Inner;
 use crate::state::SegmentMeta;
-use commit::commit_group;
-use ledger::write_ledger_if_dirty;
-use segments::{delete_segment, mark_inactive};
 
 /// How long the ack ledger may lag behind acknowledgements (more lag, more duplicates after a
 /// crash; never loss).
@@ -60,6 +78,48 @@ struct Active {
     len: u64,
     /// Length after the last successful group; a failed group is cut back to it.
     committed_len: u64,
+    /// The furthest a write may have reached (a failed write may have written part).
+    tail: u64,
+}
+
+/// A segment abandoned by a failed group whose unsynced tail could not be cut yet.
+struct Uncut {
+    first_id: u64,
+    /// Kept only to retry the cut; never written or synced again.
+    file: File,
+    committed_len: u64,
+    /// The length `disk_bytes` counts for it meanwhile.
+    counted_len: u64,
+}
+
+/// A segment file to delete that is no longer in the segment table (still counted in
+/// `disk_bytes` until it is gone).
+pub(crate) struct Doomed {
+    pub path: PathBuf,
+    pub file_len: u64,
+}
+
+impl From<SegmentMeta> for Doomed {
+    fn from(seg: SegmentMeta) -> Self {
+        Doomed {
+            path: seg.path,
+            file_len: seg.file_len,
+        }
+    }
+}
+
+/// The I/O thread's own state.
+struct Writer {
+    inner: Arc<Inner>,
+    dir: PathBuf,
+    active: Option<Active>,
+    uncut: Vec<Uncut>,
+    /// Files whose delete must be retried: the ledger could not record their ids first, or
+    /// the unlink failed.
+    doomed: Vec<Doomed>,
+    /// The last ledger rename's folder sync failed: the next write renames again rather than
+    /// writing in place, so that the name is known durable.
+    ledger_needs_rename: bool,
 }
 
 /// The channel an append's answer goes back on.
@@ -85,11 +145,19 @@ pub(crate) fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Runs the I/O thread until `Shutdown` or until every sender is gone.
-pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
-    let dir = inner.opts.dir.clone().unwrap_or_default();
-    let mut active: Option<Active> = None;
-    let mut last_ledger = Instant::now();
+/// Runs the I/O thread until `Shutdown` or until every sender is gone. `doomed`: files found
+/// at open that hold nothing to deliver.
+pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>, doomed: Vec<Doomed>) {
+    let mut w = Writer {
+        dir: inner.opts.dir.clone().unwrap_or_default(),
+        inner,
+        active: None,
+        uncut: Vec::new(),
+        doomed,
+        ledger_needs_rename: false,
+    };
+    w.retry_housekeeping();
+    let mut last_tick = Instant::now();
     loop {
         let first = match rx.recv_timeout(LEDGER_INTERVAL) {
             Ok(cmd) => Some(cmd),
@@ -106,7 +174,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
                     payload,
                     reply,
                 } => appends.push((items, payload, reply)),
-                Command::Delete(seg) => delete_segment(&inner, seg),
+                Command::Delete(seg) => w.delete(seg.into()),
                 Command::Shutdown => stop = true,
             }
             next = if appends.len() < MAX_GROUP {
@@ -116,33 +184,51 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>) {
             };
         }
         // A drained active segment gives its space back before new data is admitted.
-        retire_drained_active(&inner, &mut active);
+        w.retire_drained_active();
         if !appends.is_empty() {
-            commit_group(&inner, &dir, &mut active, appends);
+            w.commit_group(appends);
         }
-        if stop || last_ledger.elapsed() >= LEDGER_INTERVAL {
-            write_ledger_if_dirty(&inner);
-            last_ledger = Instant::now();
+        if stop || last_tick.elapsed() >= LEDGER_INTERVAL {
+            w.write_ledger_if_dirty();
+            w.retry_housekeeping();
+            last_tick = Instant::now();
         }
         if stop {
             break;
         }
     }
-    write_ledger_if_dirty(&inner);
+    w.write_ledger_if_dirty();
 }
 
-/// Closes the active segment when every record in it is acknowledged, so the file is deleted
-/// now instead of waiting to fill up (with a small byte limit it might never roll over).
-fn retire_drained_active(inner: &Inner, active: &mut Option<Active>) {
-    let drained = active.as_ref().is_some_and(|a| {
-        a.len > SEGMENT_HEADER_LEN
-            && inner
-                .lock()
-                .segments
-                .get(&a.first_id)
-                .is_some_and(|s| s.live == 0)
-    });
-    if drained && let Some(a) = active.take() {
-        mark_inactive(inner, a.first_id);
+impl Writer {
+    /// Closes the active segment when every record in it is acknowledged, so the file is
+    /// deleted now instead of waiting to fill up (with a small byte limit it might never roll
+    /// over).
+    fn retire_drained_active(&mut self) {
+        let drained = self.active.as_ref().is_some_and(|a| {
+            a.len > SEGMENT_HEADER_LEN
+                && self
+                    .inner
+                    .lock()
+                    .segments
+                    .get(&a.first_id)
+                    .is_some_and(|s| s.live == 0)
+        });
+        if drained && let Some(a) = self.active.take() {
+            self.mark_inactive(a.first_id);
+        }
+    }
+
+    /// Retries what a failed filesystem call left to do: cutting abandoned tails and deleting
+    /// drained segments.
+    fn retry_housekeeping(&mut self) {
+        for u in std::mem::take(&mut self.uncut) {
+            self.retry_cut(u);
+        }
+        for d in std::mem::take(&mut self.doomed) {
+            if let Err((d, _)) = self.try_delete(d) {
+                self.doomed.push(d);
+            }
+        }
     }
 }

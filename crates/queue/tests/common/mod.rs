@@ -1,6 +1,9 @@
 //! Helpers shared by the queue's integration tests.
 #![allow(dead_code)]
 
+pub mod faultfs;
+pub mod rig;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -50,6 +53,29 @@ pub fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Total bytes of the segment files in `dir`: what the queue's `disk_bytes` must count.
+pub fn segment_bytes(dir: &Path) -> u64 {
+    segment_files(dir)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` has passed; returns whether it held.
+pub async fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Segment files in `dir`.
