@@ -246,7 +246,7 @@ async fn a_directory_in_use_is_refused() {
     let (q, _) = Queue::open(opts(dir.path())).expect("open");
     assert!(matches!(
         Queue::open(opts(dir.path())),
-        Err(otelspool_queue::OpenError::Locked(_))
+        Err(otelspool_queue::OpenError::Locked { .. })
     ));
     q.shutdown();
 }

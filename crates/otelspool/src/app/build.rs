@@ -48,8 +48,9 @@ pub enum BuildError {
         /// The cause.
         source: crate::exporters::BuildError,
     },
-    /// A queue could not be opened.
-    #[error("exporter {id}: sending queue for {signal}: {source}")]
+    /// A queue could not be opened. The cause is the source, printed after this by a chain
+    /// printer (`{:#}`), so it is not repeated here.
+    #[error("exporter {id}: sending queue for {signal}")]
     Queue {
         /// Exporter id.
         id: String,
@@ -421,6 +422,7 @@ async fn open_queue(
     });
     opts.fsync = storage.is_none_or(|fs| fs.fsync);
     opts.cache_bytes = QUEUE_CACHE_BYTES;
+    opts.lock_timeout = storage.map_or(Duration::ZERO, |fs| fs.timeout);
     opts.when_full = match q.when_full {
         cfg::WhenFull::Block => WhenFull::Block,
         cfg::WhenFull::DropOldest => WhenFull::DropOldest,

@@ -57,6 +57,9 @@ pub struct QueueOptions {
     pub cache_bytes: u64,
     /// What to do when full.
     pub when_full: WhenFull,
+    /// How long `open` waits for another process to release the folder's lock
+    /// (`file_storage.timeout`; zero: refuse at once).
+    pub lock_timeout: Duration,
     /// Every filesystem call the queue makes (tests inject faults here).
     pub io: Arc<dyn QueueIo>,
 }
@@ -73,6 +76,7 @@ impl QueueOptions {
             segment_bytes: 8 * 1024 * 1024,
             cache_bytes: 16 * 1024 * 1024,
             when_full: WhenFull::Block,
+            lock_timeout: Duration::ZERO,
             io: Arc::new(RealIo),
         }
     }

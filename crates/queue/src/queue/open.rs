@@ -1,10 +1,12 @@
-//! Opening a queue: creating and locking its folder, reading the ledger, rebuilding the in-memory index from what recovery
+//! Opening a queue: creating and locking its folder (waiting up to `lock_timeout` for another
+//! process to let go), reading the ledger, rebuilding the in-memory index from what recovery
 //! found on disk, then starting the I/O thread.
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -17,9 +19,13 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 use crate::stats::RecoveryReport;
 use crate::writer::{self, Doomed};
 
+/// How often a waiting open retries the folder's lock.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
 impl Queue {
     /// Opens (or creates) a queue and recovers whatever its directory holds. Blocking: call it
-    /// at start-up or from `spawn_blocking`.
+    /// at start-up or from `spawn_blocking`. If another process holds the folder, waits up to
+    /// `opts.lock_timeout` for it to let go.
     pub fn open(mut opts: QueueOptions) -> Result<(Queue, RecoveryReport), OpenError> {
         // At least ~16 segments fit under the byte limit, so that drained or dropped data is
         // given back in steps smaller than the limit itself.
@@ -33,7 +39,7 @@ impl Queue {
         if let Some(dir) = &opts.dir {
             let io = &*opts.io;
             io.create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
-            dir_lock = Some(lock_dir(io, dir)?);
+            dir_lock = Some(lock_dir(io, dir, opts.lock_timeout)?);
             let ledger = read_ledger(io, dir)?;
             let scan = recovery::scan_dir(io, dir, ledger.map_or(0, |l| l.watermark))?;
             report = scan.report.clone();
@@ -68,14 +74,25 @@ impl Queue {
     }
 }
 
-/// Takes the folder's lock; refuses if another process holds it.
-fn lock_dir(io: &dyn QueueIo, dir: &Path) -> Result<std::fs::File, OpenError> {
+/// Takes the folder's lock, polling until `timeout` has passed while another process holds it
+/// (otelcol's `file_storage.timeout`).
+fn lock_dir(io: &dyn QueueIo, dir: &Path, timeout: Duration) -> Result<std::fs::File, OpenError> {
     let path = dir.join("lock");
     let lock = io.open_lock(&path).map_err(|e| OpenError::io(&path, e))?;
-    if !io.try_lock(&lock).map_err(|e| OpenError::io(&path, e))? {
-        return Err(OpenError::Locked(dir.display().to_string()));
+    let started = Instant::now();
+    loop {
+        if io.try_lock(&lock).map_err(|e| OpenError::io(&path, e))? {
+            return Ok(lock);
+        }
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(OpenError::Locked {
+                dir: dir.display().to_string(),
+                waited,
+            });
+        }
+        std::thread::sleep(LOCK_POLL.min(timeout - waited));
     }
-    Ok(lock)
 }
 
 /// Reads the ledger: `None` when there is none or it is damaged ("nothing acknowledged": more
