@@ -28,13 +28,22 @@ pub fn now_limits() -> BatchLimits {
     }
 }
 
-/// Reads every entry currently in the queue (acking none), with a deadline.
+/// Reads every entry currently unread (acking none): until the queue's stats show none left
+/// unread, each batch within 10 s (a hang fails the test instead of cutting the result short).
 pub async fn drain(q: &Queue) -> Vec<Entry> {
     let mut out = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_millis(50), q.next_batch(now_limits())).await {
+        let s = q.stats();
+        if s.entries == s.in_flight {
+            return out;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), q.next_batch(now_limits())).await {
             Ok(Some(b)) => out.extend(b),
-            _ => return out,
+            Ok(None) => return out,
+            Err(_) => panic!(
+                "no batch although {} entries are unread",
+                s.entries - s.in_flight
+            ),
         }
     }
 }

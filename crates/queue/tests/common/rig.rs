@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use otelspool_queue::{AppendError, Entry, Queue, QueueOptions};
+use otelspool_queue::{AppendError, Queue, QueueOptions};
 use tempfile::TempDir;
 
 use super::faultfs::{Fault, FaultFs, Op, Target};
@@ -245,21 +245,4 @@ impl Rig {
     }
 }
 
-/// Reads every unread entry (acking none) until none is left, each batch within [`SOON`].
-pub async fn drain_all(q: &Queue) -> Vec<Entry> {
-    let mut out = Vec::new();
-    loop {
-        let s = q.stats();
-        if s.entries == s.in_flight {
-            return out;
-        }
-        match tokio::time::timeout(SOON, q.next_batch(now_limits())).await {
-            Ok(Some(b)) => out.extend(b),
-            Ok(None) => return out,
-            Err(_) => panic!(
-                "no batch although {} entries are unread",
-                s.entries - s.in_flight
-            ),
-        }
-    }
-}
+pub use super::drain as drain_all;
