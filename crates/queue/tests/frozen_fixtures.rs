@@ -127,6 +127,8 @@ async fn write_fixture(dir: &Path, n: u64, acked: impl Fn(u64) -> bool) {
 
 /// How the v1 fixtures were made (see the module doc). Ignored: run it only to create the
 /// fixtures of a new version, after pointing it at that version's folder.
+/// Scenario: (generator) fresh queues get the fixture records, acks, a torn frame, a v1 ledger.
+/// Guarantees: the records get ids 0..n in order, as the fixture tests expect.
 #[tokio::test]
 #[ignore = "writes the committed fixtures; they are frozen"]
 async fn generate_v1_fixtures() {

@@ -22,9 +22,12 @@
 //!   ledger is a different file;
 //! - segments are append-only, so nothing later is written into the dropped pages.
 //!
-//! A segment file is written only by this thread, so refusing further appends ("poisoning", as
-//! fjall does for its single journal file) would protect nothing more here; the queue instead
-//! keeps serving as soon as the disk does.
+//! fjall refuses all writes after a failed fsync ("poisoned") because its journal is one file it
+//! would otherwise keep writing and syncing. Here a segment can simply be left behind, which
+//! is the same protection (nothing is ever synced again through a file whose fsync failed),
+//! so the queue keeps serving as soon as the disk does instead of until a restart. The fault
+//! tests (`tests/append_faults.rs`) drop a failed fsync's bytes as Linux may, and check that
+//! every acknowledged record survives a reopen and a power cut.
 //!
 //! If the cut itself fails, `disk_bytes` counts the file's real length and the cut is retried
 //! on the next tick. A drained segment whose ids the ledger cannot yet record (or whose unlink
