@@ -34,8 +34,9 @@ pub enum BuildError {
         /// The cause.
         source: crate::exporters::BuildError,
     },
-    /// A queue could not be opened.
-    #[error("exporter {id}: sending queue for {signal}: {source}")]
+    /// A queue could not be opened. The cause is the source, printed after this by a chain
+    /// printer (`{:#}`), so it is not repeated here.
+    #[error("exporter {id}: sending queue for {signal}")]
     Queue {
         /// Exporter id.
         id: String,
