@@ -19,6 +19,33 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 use crate::stats::RecoveryReport;
 use crate::writer::{self, Doomed};
 
+/// Makes the queue folder's own name durable, and its parents' names, before anything in it is
+/// acknowledged. A segment's fsync and its folder's sync make the segment durable *in* the
+/// folder, but a folder created by `create_dir_all` (at this start or an earlier one that was
+/// killed before syncing) survives a power cut only once its parent is synced: without this the
+/// power-cut test saw whole queues vanish. Done at every open (a few directory fsyncs), from the
+/// folder up to the root. The folder itself must sync; an ancestor that cannot be opened or
+/// synced (no permission, a read-only mount above the data) ends the walk with a warning,
+/// since the operator's own folders are below it.
+fn sync_folder_names(io: &dyn QueueIo, dir: &Path) -> Result<(), OpenError> {
+    io.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
+    for ancestor in dir.ancestors().skip(1) {
+        let ancestor = if ancestor.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            ancestor
+        };
+        if let Err(e) = io.sync_dir(ancestor) {
+            tracing::warn!(folder = %ancestor.display(), error = %e, "could not sync a parent of the queue folder; a power cut may undo folders created above it");
+            break;
+        }
+        if ancestor == Path::new(".") {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// How often a waiting open retries the folder's lock.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
@@ -39,6 +66,9 @@ impl Queue {
         if let Some(dir) = &opts.dir {
             let io = &*opts.io;
             io.create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
+            if opts.fsync {
+                sync_folder_names(io, dir)?;
+            }
             dir_lock = Some(lock_dir(io, dir, opts.lock_timeout)?);
             let ledger = read_ledger(io, dir)?;
             let scan = recovery::scan_dir(io, dir, ledger.map_or(0, |l| l.watermark))?;
