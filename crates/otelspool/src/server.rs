@@ -22,9 +22,10 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use crate::telemetry::LogLimit;
 
 /// Time a client has to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,8 +72,7 @@ impl ConnectionShare {
 pub struct AcceptBackoff {
     port: &'static str,
     pause: Duration,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    log: LogLimit,
 }
 
 impl AcceptBackoff {
@@ -81,8 +81,7 @@ impl AcceptBackoff {
         AcceptBackoff {
             port,
             pause: ACCEPT_PAUSE_MIN,
-            last_log: None,
-            suppressed: 0,
+            log: LogLimit::new(ACCEPT_LOG_INTERVAL),
         }
     }
 
@@ -103,35 +102,20 @@ impl AcceptBackoff {
         }
     }
 
-    fn may_log(&mut self) -> bool {
-        let now = Instant::now();
-        let due = self
-            .last_log
-            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_INTERVAL);
-        if due {
-            self.last_log = Some(now);
-        }
-        due
-    }
-
     fn succeeded(&mut self) {
         self.pause = ACCEPT_PAUSE_MIN;
-        if self.suppressed > 0 && self.may_log() {
+        if let Some(not_logged) = self.log.flush() {
             tracing::info!(
                 port = self.port,
-                not_logged = self.suppressed,
+                not_logged,
                 "accepting connections again after failed accepts"
             );
-            self.suppressed = 0;
         }
     }
 
     async fn failed(&mut self, e: &std::io::Error) {
-        if self.may_log() {
-            tracing::warn!(port = self.port, error = %e, not_logged = self.suppressed, pause = ?self.pause, "accept failed; retrying after a pause");
-            self.suppressed = 0;
-        } else {
-            self.suppressed += 1;
+        if let Some(not_logged) = self.log.event() {
+            tracing::warn!(port = self.port, error = %e, not_logged, pause = ?self.pause, "accept failed; retrying after a pause");
         }
         tokio::time::sleep(self.pause).await;
         self.pause = (self.pause * 2).min(ACCEPT_PAUSE_MAX);
@@ -191,6 +175,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::AtomicU64;
 
+    use tokio::time::Instant;
     use tracing_subscriber::layer::{Context, SubscriberExt};
 
     use super::*;
