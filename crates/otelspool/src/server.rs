@@ -9,6 +9,8 @@
 //!   receiver can bound the memory of one connection's requests together.
 //! - A failing `accept` (file descriptors exhausted) is retried after a pause that grows from
 //!   [`ACCEPT_PAUSE_MIN`] to [`ACCEPT_PAUSE_MAX`], logged once per [`ACCEPT_LOG_INTERVAL`].
+//! - With TLS ([`serve_with_tls`]), each handshake runs on its connection's task within a
+//!   deadline (`receivers::tls`), so a client that never completes one holds nothing for long.
 //! - Shutdown stops accepting, lets requests in flight finish, and returns.
 
 use std::future::Future;
@@ -25,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::receivers::tls::{ServerTls, Stream};
 use crate::telemetry::LogLimit;
 
 /// Time a client has to send its request headers.
@@ -128,6 +131,18 @@ pub async fn serve(
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with_tls(listener, app, None, shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, over TLS when `tls` is set: each
+/// connection's handshake runs on its own task, within the handshake deadline, before the
+/// header read timeout starts.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<ServerTls>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -139,6 +154,7 @@ pub async fn serve(
         .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut backoff = AcceptBackoff::new("HTTP");
     loop {
@@ -153,10 +169,17 @@ pub async fn serve(
             req
         });
         let service = TowerToHyperService::new(app);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(tls) => match tls.handshake(stream, "HTTP").await {
+                    Ok(s) => s,
+                    Err(_logged) => return,
+                },
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         });
