@@ -298,7 +298,11 @@ async fn only_the_right_token_is_let_in_over_both_transports() {
     let tcp = TcpStream::connect(r.http).await.unwrap();
     let ok = exchange(tcp, r.http, &format!("authorization: {right}\r\n")).await;
     assert_eq!(ok.unwrap(), Some(200));
-    assert_eq!(r.queued(Signal::Logs), 2, "one queue entry per served request");
+    assert_eq!(
+        r.queued(Signal::Logs),
+        2,
+        "one queue entry per served request"
+    );
     assert_eq!(unauthenticated(&r, "grpc"), 3);
     assert_eq!(unauthenticated(&r, "http"), 3);
 }
