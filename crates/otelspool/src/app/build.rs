@@ -51,8 +51,8 @@ pub enum BuildError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    /// A receiver's TLS files could not be loaded.
-    #[error("receiver {id} ({protocol}): {source}")]
+    /// A receiver's TLS files could not be loaded (the cause is the error's source).
+    #[error("receiver {id} ({protocol})")]
     ReceiverTls {
         /// Receiver id.
         id: String,
