@@ -7,6 +7,7 @@
 pub mod exporter_helper;
 pub mod exporters;
 pub mod extensions;
+pub mod health_check;
 pub mod processors;
 pub mod receivers;
 pub mod service;
@@ -24,6 +25,7 @@ pub use exporters::{
     DebugExporterConfig, ExporterConfig, OtlpExporterConfig, OtlpHttpExporterConfig, Verbosity,
 };
 pub use extensions::{ExtensionConfig, FileStorageConfig, HealthCheckConfig};
+pub use health_check::DeliveryChecksConfig;
 pub use processors::{
     ActionKind, AttributeAction, AttributesConfig, BatchConfig, MemoryLimiterConfig,
     ProcessorConfig, ResourceConfig,

@@ -7,11 +7,13 @@
 //! through [`Diagnostics::show`], which names the environment variable a value came from
 //! instead of printing it.
 //!
-//! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`service`]
+//! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`health_check`] the health extension's
+//! paths and delivery checks, [`service`]
 //! the `service:` section and the references between sections.
 
 mod components;
 mod endpoint;
+mod health_check;
 mod service;
 
 use crate::decode::Decoded;
