@@ -9,7 +9,9 @@
 //!   API it reads): queues, delivery, rates, latencies and the verdict per exporter.
 //!
 //! The verdict is decided in [`verdict`] only; this module gathers the figures and renders.
+//! [`probe`] is the client `otelspool healthcheck` uses.
 
+pub mod probe;
 mod server;
 mod status;
 pub mod verdict;
