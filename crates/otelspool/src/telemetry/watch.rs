@@ -160,3 +160,85 @@ impl Watch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use otelspool_queue::QueueOptions;
+
+    use super::*;
+    use crate::telemetry::Metrics;
+
+    fn watched(dir: Option<PathBuf>) -> WatchedQueue {
+        let queue = Queue::open(QueueOptions::new("t", None)).expect("queue").0;
+        let status = Arc::new(DeliveryStatus::default());
+        WatchedQueue::new(
+            "otlp".into(),
+            Signal::Logs,
+            queue,
+            status,
+            dir,
+            vec!["logs".into()],
+        )
+    }
+
+    /// Scenario: 30 items appended and 20 delivered between two samples 2 s apart.
+    /// Guarantees: rates of 15/s received and 10/s delivered over a 2 s window; no rate from a
+    /// single sample.
+    #[tokio::test]
+    async fn rates_are_differences_over_the_window() {
+        let w = Watch::new(vec![watched(None)], Vec::new());
+        let t0 = Instant::now();
+        w.sample_counters(t0);
+        assert_eq!(w.rates(0), None);
+        let q = &w.queues[0];
+        for _ in 0..3 {
+            q.queue
+                .append(10, bytes::Bytes::from_static(b"x"))
+                .await
+                .expect("append");
+        }
+        q.status.succeeded(SystemTime::now(), 20, 0, "");
+        w.sample_counters(t0 + Duration::from_secs(2));
+        let r = w.rates(0).expect("rates");
+        assert_eq!(r.window, Duration::from_secs(2));
+        assert_eq!(
+            (r.received_per_second, r.delivered_per_second),
+            (15.0, 10.0)
+        );
+    }
+
+    /// Scenario: the two health gauges for a persistent and an in-memory queue, before and
+    /// after the first success.
+    /// Guarantees: last-success is absent before the first success and then the Unix time of
+    /// it; free bytes appear for the persistent queue only.
+    #[test]
+    fn health_gauges_appear_only_with_a_value() {
+        let m = Metrics::new().expect("metrics");
+        let disk = watched(Some(PathBuf::from("/queue")));
+        let memory = WatchedQueue {
+            exporter: "otlp/mem".into(),
+            ..watched(None)
+        };
+        disk.set_free_bytes(Some(4096));
+        memory.set_free_bytes(Some(4096));
+        m.observe_watched(&disk);
+        m.observe_watched(&memory);
+        let text = m.render();
+        assert!(
+            !text.contains("otelspool_exporter_last_success_timestamp_seconds{"),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"otelspool_queue_filesystem_free_bytes{exporter="otlp",signal="logs"} 4096"#
+        ));
+        assert!(!text.contains(r#"otelspool_queue_filesystem_free_bytes{exporter="otlp/mem""#));
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        disk.status.succeeded(at, 1, 0, "");
+        m.observe_watched(&disk);
+        assert!(m.render().contains(
+            r#"otelspool_exporter_last_success_timestamp_seconds{exporter="otlp",signal="logs"} 1700000000"#
+        ));
+    }
+}
