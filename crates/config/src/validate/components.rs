@@ -269,6 +269,8 @@ pub(super) fn check_extensions(cfg: &Config, diags: &mut Diagnostics<'_>) {
                 }
                 super::health_check::check_health_check(&base, h, diags);
             }
+            // Checked with the receivers that use it (`security`).
+            ExtensionConfig::BearerTokenAuth(_) => {}
         }
     }
 }

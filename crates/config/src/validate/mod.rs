@@ -7,13 +7,15 @@
 //! through [`Diagnostics::show`], which names the environment variable a value came from
 //! instead of printing it.
 //!
-//! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`health_check`] the health extension's
-//! paths and delivery checks, [`service`]
-//! the `service:` section and the references between sections.
+//! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`service`]
+//! the `service:` section and the references between sections, [`security`] receivers' `tls`
+//! and `auth` and the authenticator extensions, [`health_check`] the health extension's paths
+//! and delivery checks.
 
 mod components;
 mod endpoint;
 mod health_check;
+mod security;
 mod service;
 
 use crate::decode::Decoded;
@@ -27,6 +29,8 @@ pub(crate) fn validate(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
     components::check_processors(cfg, diags);
     components::check_exporters(decoded, diags);
     components::check_extensions(cfg, diags);
+    security::check_receiver_security(decoded, diags);
+    security::check_authenticators(cfg, diags);
     service::check_service(decoded, diags);
 }
 

@@ -3,7 +3,7 @@
 //! back and waits; on a permanent one isolates the bad request and dead-letters it. Each
 //! attempt's outcome is recorded once per batch in the queue's [`DeliveryStatus`].
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use otelspool_queue::{BatchLimits, Entry, Queue};
@@ -16,7 +16,7 @@ use super::probe_gate::ProbeGate;
 use super::status::{DeliveryStatus, FailureKind};
 use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
 use crate::pipeline::Signal;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
 
 /// How the consumers of one queue behave.
 #[derive(Debug, Clone)]
@@ -104,7 +104,8 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
         match attempt(ctx, &entries).await {
             Attempt::Sent(accepted) => {
                 if let Some((failures, after)) = gate.succeeded() {
-                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
+                    let not_logged = EXPORT_FAILURES.reset(&(ctx.exporter_id.clone(), ctx.signal));
+                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, not_logged, "export succeeded after retries");
                 }
                 sent(ctx, &entries, &ids, accepted);
             }
@@ -129,8 +130,12 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
     }
 }
 
+/// Retryable export failures are logged once per minute per queue, with the count not logged.
+static EXPORT_FAILURES: LazyLock<RateLimitedLog<(String, Signal)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
 /// A retryable failure of a batch already given back to the queue: counted, logged (the
-/// first, then about once a minute) and recorded at the gate, which spaces the next probe.
+/// first, then once a minute) and recorded at the gate, which spaces the next probe.
 fn retry_later(
     ctx: &ConsumerContext,
     gate: &ProbeGate,
@@ -141,8 +146,8 @@ fn retry_later(
     ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
     ctx.status.retrying(SystemTime::now(), &err.reason);
     let f = gate.failed(probing, hint);
-    if f.worth_logging() {
-        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, retry_in = ?f.retry_in, "export failed; data stays queued and will be retried");
+    if let Some(not_logged) = EXPORT_FAILURES.event((ctx.exporter_id.clone(), ctx.signal)) {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, failing_for = ?f.failing_for, retry_in = ?f.retry_in, not_logged, "export failed; data stays queued and will be retried");
     }
 }
 
@@ -227,8 +232,12 @@ async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, er
     }
 }
 
+/// Dead-lettered batches are logged once per minute per queue and outcome (written or not).
+static DEAD_LETTERS: LazyLock<RateLimitedLog<(String, Signal, bool)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
 /// Gives up on `entries`: counted as failed, kept in the dead-letter file (one record), logged
-/// with the reason, recorded in the status as `kind`, and acknowledged.
+/// with the reason (rate-limited), recorded in the status as `kind`, and acknowledged.
 async fn dead_letter(
     ctx: &ConsumerContext,
     entries: &[Entry],
@@ -243,10 +252,18 @@ async fn dead_letter(
         .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
     match ctx.dead_letter.write(concat(entries)).await {
         Ok(()) => {
-            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "gave up on data (rejected permanently or expired); kept it in the dead-letter file")
+            if let Some(not_logged) =
+                DEAD_LETTERS.event((ctx.exporter_id.clone(), ctx.signal, true))
+            {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), not_logged, "gave up on data (rejected permanently or expired); kept it in the dead-letter file")
+            }
         }
         Err(e) => {
-            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
+            if let Some(not_logged) =
+                DEAD_LETTERS.event((ctx.exporter_id.clone(), ctx.signal, false))
+            {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, not_logged, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
+            }
         }
     }
     ctx.queue.ack(&ids);
