@@ -1,7 +1,9 @@
-//! The `otelspool` command: run the collector, or validate a config, with otelcol's CLI shape.
+//! The `otelspool` command: run the collector, validate a config (otelcol's CLI shape), or
+//! ask a running one whether it is healthy.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,67 @@ enum Command {
     Validate,
     /// Print the embedded default configuration.
     PrintDefaultConfig,
+    /// Ask a running otelspool's health endpoint: exit 0 when it answers 200, 1 otherwise,
+    /// printing why (each failing check). For container HEALTHCHECKs without curl.
+    Healthcheck {
+        /// `host:port` of the health endpoint. Default: the `health_check` extension's
+        /// endpoint in `--config` when given, else 127.0.0.1:13133.
+        #[arg(long, value_name = "HOST:PORT")]
+        endpoint: Option<String>,
+        /// Path to ask: /readyz (accepting and delivering), /livez (the process serves), or
+        /// the extension's own path (/, otelcol's, the same as /readyz).
+        #[arg(long, value_name = "P", default_value = "/readyz")]
+        path: String,
+        /// Give up after this long (Go syntax: 500ms, 3s).
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = otelspool_config::duration::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+/// The health endpoint to ask: `--endpoint`, else the config's, else otelcol's default on
+/// loopback.
+fn health_endpoint(cli: &Cli, endpoint: Option<&String>) -> Result<String, String> {
+    if let Some(e) = endpoint {
+        return Ok(e.clone());
+    }
+    if cli.config.is_empty() {
+        return Ok("127.0.0.1:13133".to_owned());
+    }
+    let loaded = load(cli)?;
+    let c = &loaded.config;
+    c.service
+        .extensions
+        .iter()
+        .find_map(|id| match c.extensions.get(id) {
+            Some(otelspool_config::ExtensionConfig::HealthCheck(h)) => Some(h.endpoint.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| "the configuration enables no health_check extension".to_owned())
+}
+
+fn healthcheck(cli: &Cli, endpoint: Option<&String>, path: &str, timeout: Duration) -> ExitCode {
+    use otelspool::extensions::health_check::probe::probe;
+    let endpoint = match health_endpoint(cli, endpoint) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match probe(&endpoint, path, timeout) {
+        Ok(answer) if answer.healthy() => {
+            println!("healthy: {}", answer.explain().join("\n  "));
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!("unhealthy: {}", answer.explain().join("\n  "));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(cli: &Cli) -> Result<otelspool_config::Loaded, String> {
@@ -59,7 +122,12 @@ fn init_logging(level: &str, json: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match &cli.command {
+        Some(Command::Healthcheck {
+            endpoint,
+            path,
+            timeout,
+        }) => return healthcheck(&cli, endpoint.as_ref(), path, *timeout),
         Some(Command::PrintDefaultConfig) => {
             print!("{}", otelspool_config::DEFAULT_CONFIG_YAML);
             return ExitCode::SUCCESS;

@@ -28,6 +28,10 @@ pub struct QueueStats {
 /// What happened to data since the queue was opened; monotonically increasing counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueCounters {
+    /// Entries appended (made durable) since open; recovered entries are not counted.
+    pub appended_entries: u64,
+    /// Items in those entries.
+    pub appended_items: u64,
     /// Items dropped by `drop_oldest` to make room.
     pub dropped_items: u64,
     /// Entries dropped by `drop_oldest`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::health_check::DeliveryChecksConfig;
 use crate::duration;
 
 /// A configured extension, by component type.
@@ -74,8 +75,9 @@ pub fn default_create_directory() -> bool {
 
 /// `extensions.health_check`.
 ///
-/// `check_collector_pipeline` is accepted and ignored with a warning (deprecated in otelcol).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `check_collector_pipeline` is accepted and ignored with a warning (deprecated in otelcol);
+/// `check_delivery` is otelspool's working replacement.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckConfig {
     /// Listen address, `host:port`.
@@ -84,6 +86,9 @@ pub struct HealthCheckConfig {
     /// URL path answered.
     #[serde(default = "default_health_path")]
     pub path: String,
+    /// Opt-in readiness checks on delivery (otelspool extension).
+    #[serde(default)]
+    pub check_delivery: Option<DeliveryChecksConfig>,
 }
 
 impl Default for HealthCheckConfig {
@@ -91,6 +96,7 @@ impl Default for HealthCheckConfig {
         HealthCheckConfig {
             endpoint: default_health_endpoint(),
             path: default_health_path(),
+            check_delivery: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod bearertokenauth;
 pub mod exporter_helper;
 pub mod exporters;
 pub mod extensions;
+pub mod health_check;
 pub mod processors;
 pub mod receiver_security;
 pub mod receivers;
@@ -27,6 +28,7 @@ pub use exporters::{
     DebugExporterConfig, ExporterConfig, OtlpExporterConfig, OtlpHttpExporterConfig, Verbosity,
 };
 pub use extensions::{ExtensionConfig, FileStorageConfig, HealthCheckConfig};
+pub use health_check::DeliveryChecksConfig;
 pub use processors::{
     ActionKind, AttributeAction, AttributesConfig, BatchConfig, MemoryLimiterConfig,
     ProcessorConfig, ResourceConfig,

@@ -267,6 +267,7 @@ pub(super) fn check_extensions(cfg: &Config, diags: &mut Diagnostics<'_>) {
                 if !h.path.starts_with('/') {
                     diags.error(&format!("{base}.path"), "must start with '/'");
                 }
+                super::health_check::check_health_check(&base, h, diags);
             }
             // Checked with the receivers that use it (`security`).
             ExtensionConfig::BearerTokenAuth(_) => {}

@@ -9,10 +9,12 @@
 //!
 //! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`service`]
 //! the `service:` section and the references between sections, [`security`] receivers' `tls`
-//! and `auth` and the authenticator extensions.
+//! and `auth` and the authenticator extensions, [`health_check`] the health extension's paths
+//! and delivery checks.
 
 mod components;
 mod endpoint;
+mod health_check;
 mod security;
 mod service;
 

@@ -13,13 +13,15 @@ use super::exporters::{build_exporter, consumer_settings};
 use super::processors::build_processors;
 use super::queues::open_queue;
 use super::security::{GRPC_ALPN, HTTP_ALPN, protocol_security};
-use crate::delivery::ConsumerContext;
+use crate::delivery::{ConsumerContext, DeliveryStatus};
+use crate::extensions::health_check::HealthSettings;
+use crate::extensions::health_check::verdict::DeliveryChecks;
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::ProcessorChain;
 use crate::receivers::otlp::{
     BodyPolicy, GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext,
 };
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, PipelineView, Watch, WatchedQueue};
 
 /// Most memory the requests in flight at one receiver may hold.
 const MAX_IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
@@ -84,8 +86,10 @@ pub struct Parts {
     pub queues: Vec<ExporterQueue>,
     /// Queue consumers to spawn.
     pub consumers: Vec<ConsumerContext>,
-    /// Health endpoint and path.
-    pub health: Option<(String, String)>,
+    /// The health endpoint's settings, when the extension is enabled.
+    pub health: Option<HealthSettings>,
+    /// What health, status and metrics watch: every queue with its delivery status.
+    pub watch: Arc<Watch>,
     /// Metrics endpoint.
     pub metrics_address: Option<String>,
     /// Metrics registry.
@@ -120,11 +124,15 @@ pub async fn build(
     // Queues: one per (exporter, signal) in use; batch shape from the first pipeline using it.
     // They are opened concurrently: each open scans its backlog from disk.
     let mut wanted: BTreeMap<(cfg::ComponentId, Signal), &cfg::PipelineConfig> = BTreeMap::new();
+    let mut feeding: BTreeMap<(cfg::ComponentId, Signal), Vec<String>> = BTreeMap::new();
     for (pid, p) in &config.service.pipelines {
         for eid in &p.exporters {
-            wanted
-                .entry((eid.clone(), signal_of(pid.signal)))
-                .or_insert(p);
+            let key = (eid.clone(), signal_of(pid.signal));
+            feeding
+                .entry(key.clone())
+                .or_default()
+                .push(pid.to_string());
+            wanted.entry(key).or_insert(p);
         }
     }
     let (exporters, metrics_ref, retry_ref) = (&exporters, &metrics, &retry_stop);
@@ -137,7 +145,8 @@ pub async fn build(
             .get(eid)
             .cloned()
             .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
-        let (queue, dead_letter) = open_queue(config, eid, e.sending_queue(), *signal).await?;
+        let (queue, dead_letter, dir) = open_queue(config, eid, e.sending_queue(), *signal).await?;
+        let status = Arc::new(DeliveryStatus::default());
         let eq = ExporterQueue {
             exporter: eid.to_string(),
             signal: *signal,
@@ -151,17 +160,41 @@ pub async fn build(
             dead_letter,
             settings: consumer_settings(config, p, e),
             metrics: metrics_ref.clone(),
+            status: status.clone(),
             shutdown: retry_ref.clone(),
         };
-        Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer)))
+        let watched = WatchedQueue::new(
+            eid.to_string(),
+            *signal,
+            eq.queue.clone(),
+            status,
+            dir,
+            Vec::new(),
+        );
+        Ok::<_, BuildError>(((eid.clone(), *signal), (eq, consumer, watched)))
     }))
     .await;
     let mut queues: BTreeMap<(cfg::ComponentId, Signal), (ExporterQueue, ConsumerContext)> =
         BTreeMap::new();
+    let mut watched = Vec::new();
     for result in opened {
-        let (key, value) = result?;
-        queues.insert(key, value);
+        let (key, (eq, consumer, mut w)) = result?;
+        w.pipelines = feeding.remove(&key).unwrap_or_default();
+        watched.push(w);
+        queues.insert(key, (eq, consumer));
     }
+    let pipelines = config
+        .service
+        .pipelines
+        .iter()
+        .map(|(pid, p)| PipelineView {
+            id: pid.to_string(),
+            signal: signal_of(pid.signal),
+            receivers: p.receivers.iter().map(ToString::to_string).collect(),
+            exporters: p.exporters.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    let watch = Arc::new(Watch::new(watched, pipelines));
 
     // Pipelines and the routers of the receivers that feed them.
     let mut routers: BTreeMap<cfg::ComponentId, Router> = BTreeMap::new();
@@ -257,9 +290,20 @@ pub async fn build(
         .extensions
         .iter()
         .find_map(|id| match config.extensions.get(id) {
-            Some(cfg::ExtensionConfig::HealthCheck(h)) => {
-                Some((h.endpoint.clone(), h.path.clone()))
-            }
+            Some(cfg::ExtensionConfig::HealthCheck(h)) => Some(HealthSettings {
+                endpoint: h.endpoint.clone(),
+                path: h.path.clone(),
+                checks: h
+                    .check_delivery
+                    .as_ref()
+                    .filter(|c| c.enabled)
+                    .map(|c| DeliveryChecks {
+                        max_time_since_success: c.max_time_since_success,
+                        max_oldest_record_age: c.max_oldest_record_age,
+                        max_queue_fill_ratio: c.max_queue_fill_ratio,
+                        min_free_disk_bytes: c.min_free_disk_mib.map(|m| m.saturating_mul(1 << 20)),
+                    }),
+            }),
             _ => None,
         });
     let metrics_address = (config.service.telemetry.metrics.level != "none")
@@ -270,6 +314,7 @@ pub async fn build(
         queues,
         consumers,
         health,
+        watch,
         metrics_address,
         metrics,
     })

@@ -28,12 +28,15 @@ fn folder_name(id: &cfg::ComponentId) -> String {
         .collect()
 }
 
+/// An opened queue, its dead-letter file and its folder (`None`: in memory).
+pub(super) type Opened = (Queue, DeadLetter, Option<PathBuf>);
+
 pub(super) async fn open_queue(
     config: &cfg::Config,
     eid: &cfg::ComponentId,
     q: &cfg::SendingQueueConfig,
     signal: Signal,
-) -> Result<(Queue, DeadLetter), BuildError> {
+) -> Result<Opened, BuildError> {
     let storage = q
         .storage
         .as_ref()
@@ -47,6 +50,7 @@ pub(super) async fn open_queue(
     let dir: Option<PathBuf> =
         storage.map(|fs| fs.directory.join(folder_name(eid)).join(signal.as_str()));
     let mut opts = QueueOptions::new(format!("{eid}/{signal}"), dir.clone());
+    let folder = dir.clone();
     opts.max_bytes = q.max_size_mib << 20;
     opts.max_entries = q.queue_size.unwrap_or(if dir.is_some() {
         cfg::model::exporter_helper::default_persistent_queue_size()
@@ -83,5 +87,6 @@ pub(super) async fn open_queue(
     Ok((
         queue,
         DeadLetter::new(dir.map(|d| d.join("dead-letter.bin"))),
+        folder,
     ))
 }

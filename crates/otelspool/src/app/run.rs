@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use super::build::{Parts, build};
 use crate::delivery::spawn_consumers;
 use crate::exporters::ensure_crypto_provider;
+use crate::extensions::health_check::verdict::Phase;
 use crate::extensions::health_check::{Health, serve_health};
 use crate::receivers::otlp::{serve_grpc, serve_http};
-use crate::telemetry::serve_metrics;
+use crate::telemetry::{run_sampler, serve_metrics};
 
 /// How long in-flight requests and exports get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,14 +55,19 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
         queues,
         consumers,
         health,
+        watch,
         metrics_address,
         metrics,
     } = build(&config, retry_stop.clone()).await?;
 
     let servers_stop = CancellationToken::new();
     let mut servers = JoinSet::new();
-    let health_state = Arc::new(Health::default());
-    health_state.watch_queues(queues.clone());
+    let health_state = Arc::new(Health::new(
+        watch.clone(),
+        health.as_ref().and_then(|h| h.checks),
+    ));
+    let sampler_stop = CancellationToken::new();
+    let sampler = tokio::spawn(run_sampler(watch.clone(), sampler_stop.clone()));
     for r in receivers {
         if let Some((endpoint, settings)) = r.grpc {
             let l = bind(&format!("receiver {} (grpc)", r.ctx.id), &endpoint).await?;
@@ -82,7 +88,8 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
             });
         }
     }
-    if let Some((endpoint, path)) = health {
+    if let Some(h) = health {
+        let (endpoint, path) = (h.endpoint, h.path);
         let l = bind("extension health_check", &endpoint).await?;
         let (h, stop) = (health_state.clone(), servers_stop.clone());
         servers.spawn(async move {
@@ -93,14 +100,14 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
     }
     if let Some(address) = metrics_address {
         let l = bind("service.telemetry.metrics", &address).await?;
-        let (m, q, stop) = (metrics.clone(), queues.clone(), servers_stop.clone());
-        servers.spawn(async move { serve_metrics(l, m, q, stop).await.context("metrics server") });
+        let (m, w, stop) = (metrics.clone(), watch.clone(), servers_stop.clone());
+        servers.spawn(async move { serve_metrics(l, m, w, stop).await.context("metrics server") });
     }
     let mut consumer_tasks = Vec::new();
     for c in consumers {
         consumer_tasks.extend(spawn_consumers(c));
     }
-    health_state.set_ready(true);
+    health_state.set_phase(Phase::Running);
     tracing::info!(queues = queues.len(), "otelspool is running");
 
     let failure = tokio::select! {
@@ -116,7 +123,7 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
         None => tracing::info!("shutting down: stopping receivers"),
         Some(e) => tracing::error!(error = %format!("{e:#}"), "shutting down after a failure"),
     }
-    health_state.set_ready(false);
+    health_state.set_phase(Phase::ShuttingDown);
     servers_stop.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while servers.join_next().await.is_some() {}
@@ -146,6 +153,8 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
             tracing::info!(exporter = %q.exporter, signal = %q.signal, entries = s.entries, items = s.items, "kept unsent data on disk for the next start");
         }
     }
+    sampler_stop.cancel();
+    let _ = sampler.await;
     tracing::info!("stopped");
     failure.map_or(Ok(()), Err)
 }

@@ -1,9 +1,10 @@
 //! The queue consumers: the loop that reads a batch from an exporter's durable queue, sends
 //! it, and acknowledges it only once the backend accepted it; on a retryable failure puts it
-//! back and waits; on a permanent one isolates the bad request and dead-letters it.
+//! back and waits; on a permanent one isolates the bad request and dead-letters it. Each
+//! attempt's outcome is recorded once per batch in the queue's [`DeliveryStatus`].
 
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use otelspool_queue::{BatchLimits, Entry, Queue};
 use tokio_util::sync::CancellationToken;
@@ -12,6 +13,7 @@ use super::backoff::BackoffSettings;
 use super::batch::concat;
 use super::dead_letter::DeadLetter;
 use super::probe_gate::ProbeGate;
+use super::status::{DeliveryStatus, FailureKind};
 use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
 use crate::pipeline::Signal;
 use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
@@ -48,6 +50,8 @@ pub struct ConsumerContext {
     pub settings: ConsumerSettings,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The queue's delivery status (last success, last error), shared with health and status.
+    pub status: Arc<DeliveryStatus>,
     /// Cancelled at shutdown: stop waiting for retries.
     pub shutdown: CancellationToken,
 }
@@ -118,7 +122,8 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
                         "{} (gave up: queued longer than max_elapsed_time {max:?})",
                         err.reason
                     );
-                    dead_letter(ctx, &expired, &ExportError::permanent(reason)).await;
+                    let err = ExportError::permanent(reason);
+                    dead_letter(ctx, &expired, &err, FailureKind::Expired).await;
                 }
             }
         }
@@ -139,6 +144,7 @@ fn retry_later(
     hint: Option<Duration>,
 ) {
     ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
+    ctx.status.retrying(SystemTime::now(), &err.reason);
     let f = gate.failed(probing, hint);
     if let Some(not_logged) = EXPORT_FAILURES.event((ctx.exporter_id.clone(), ctx.signal)) {
         tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, failing_for = ?f.failing_for, retry_in = ?f.retry_in, not_logged, "export failed; data stays queued and will be retried");
@@ -151,8 +157,9 @@ async fn attempt(ctx: &ConsumerContext, entries: &[Entry]) -> Attempt {
     ctx.metrics.exporter_in_flight(&ctx.exporter_id, 1.0);
     let result = ctx.exporter.export(ctx.signal, concat(entries)).await;
     ctx.metrics.exporter_in_flight(&ctx.exporter_id, -1.0);
-    ctx.metrics
-        .send_latency(&ctx.exporter_id, ctx.signal, started.elapsed());
+    let took = started.elapsed();
+    ctx.metrics.send_latency(&ctx.exporter_id, ctx.signal, took);
+    ctx.status.attempted(took);
     match result {
         Ok(accepted) => Attempt::Sent(accepted),
         Err(err) => match err.action {
@@ -187,6 +194,12 @@ fn split_expired(
 fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let rejected = accepted.rejected_items.min(items);
+    ctx.status.succeeded(
+        SystemTime::now(),
+        items - rejected,
+        rejected,
+        &accepted.message,
+    );
     ctx.metrics
         .exporter_sent(&ctx.exporter_id, ctx.signal, items - rejected);
     if rejected > 0 {
@@ -201,7 +214,7 @@ fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepte
 /// what the backend still rejects goes to the dead-letter file.
 async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, err: ExportError) {
     if entries.len() == 1 {
-        return dead_letter(ctx, &entries, &err).await;
+        return dead_letter(ctx, &entries, &err, FailureKind::Rejected).await;
     }
     tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, entries = entries.len(), "backend rejected a merged batch permanently; resending its requests one by one to isolate the bad one");
     for e in entries {
@@ -209,7 +222,7 @@ async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, er
         let ids = [one[0].id];
         match attempt(ctx, &one).await {
             Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
-            Attempt::Rejected(err) => dead_letter(ctx, &one, &err).await,
+            Attempt::Rejected(err) => dead_letter(ctx, &one, &err, FailureKind::Rejected).await,
             // Fine on its own, failing now for a passing reason: back to the queue.
             Attempt::Retry(err, hint) => {
                 ctx.queue.release(&ids);
@@ -224,9 +237,16 @@ static DEAD_LETTERS: LazyLock<RateLimitedLog<(String, Signal, bool)>> =
     LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
 
 /// Gives up on `entries`: counted as failed, kept in the dead-letter file (one record), logged
-/// with the reason (rate-limited), and acknowledged.
-async fn dead_letter(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError) {
+/// with the reason (rate-limited), recorded in the status as `kind`, and acknowledged.
+async fn dead_letter(
+    ctx: &ConsumerContext,
+    entries: &[Entry],
+    err: &ExportError,
+    kind: FailureKind,
+) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
+    ctx.status
+        .gave_up(SystemTime::now(), items, kind, &err.reason);
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
     ctx.metrics
         .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);

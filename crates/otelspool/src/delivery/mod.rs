@@ -20,15 +20,18 @@
 //!
 //! Files: [`consumer`] (the loop), [`batch`] (reading and merging a batch), [`backoff`] (the
 //! delay between probes), [`probe_gate`] (the queue's shared retry state: who probes, when),
-//! [`dead_letter`] (where permanent rejections go).
+//! [`dead_letter`] (where permanent rejections go), [`status`] (last success, last error and
+//! counts per queue, for health and the status page).
 
 pub mod backoff;
 pub mod batch;
 pub mod consumer;
 pub mod dead_letter;
 pub mod probe_gate;
+pub mod status;
 
 pub use backoff::{Backoff, BackoffSettings};
 pub use consumer::{ConsumerContext, ConsumerSettings, spawn_consumers};
 pub use dead_letter::{DeadLetter, read_dead_letters};
 pub use probe_gate::ProbeGate;
+pub use status::{DeliverySnapshot, DeliveryStatus, FailureKind, LastError, LatencySummary};

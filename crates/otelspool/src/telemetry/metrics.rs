@@ -11,6 +11,7 @@ use prometheus::{
 
 use crate::pipeline::Signal;
 use crate::telemetry::process;
+use crate::telemetry::watch::WatchedQueue;
 
 /// Names of the metrics, in one place.
 pub mod names {
@@ -40,6 +41,12 @@ pub mod names {
     pub const QUEUE_OLDEST_AGE: &str = "otelspool_exporter_queue_oldest_age_seconds";
     /// 1 while the queue cannot write (disk full, I/O error).
     pub const QUEUE_WRITE_FAILING: &str = "otelspool_exporter_queue_write_failing";
+    /// Unix time of the last batch the backend accepted, by exporter and signal; absent
+    /// before the first.
+    pub const EXPORTER_LAST_SUCCESS: &str = "otelspool_exporter_last_success_timestamp_seconds";
+    /// Free bytes on a persistent queue's filesystem (`f_bavail * f_frsize`), by exporter and
+    /// signal; absent for in-memory queues.
+    pub const QUEUE_FILESYSTEM_FREE: &str = "otelspool_queue_filesystem_free_bytes";
     /// Items dropped by `when_full: drop_oldest`.
     pub const QUEUE_DROPPED: &str = "otelspool_exporter_queue_dropped_";
     /// Items found damaged on disk and skipped.
@@ -92,6 +99,8 @@ pub struct Metrics {
     queue_items: GaugeVec,
     queue_oldest_age: GaugeVec,
     queue_write_failing: GaugeVec,
+    exporter_last_success: GaugeVec,
+    queue_filesystem_free: GaugeVec,
     queue_recovery_damaged: GaugeVec,
     queue_recovered: GaugeVec,
     queue_corrupt: CounterVec,
@@ -266,6 +275,18 @@ impl Metrics {
                 "1 while writes to the queue fail",
                 q,
             )?,
+            exporter_last_success: gauge_vec(
+                &reg,
+                EXPORTER_LAST_SUCCESS,
+                "Unix time of the last batch the backend accepted",
+                &["exporter", "signal"],
+            )?,
+            queue_filesystem_free: gauge_vec(
+                &reg,
+                QUEUE_FILESYSTEM_FREE,
+                "Free bytes on the queue's filesystem (available to unprivileged users)",
+                &["exporter", "signal"],
+            )?,
             queue_recovery_damaged: gauge_vec(
                 &reg,
                 QUEUE_RECOVERY_DAMAGED_BYTES,
@@ -409,6 +430,24 @@ impl Metrics {
         dropped.inc_by(q.counters.dropped_items.saturating_sub(dropped.get()));
         let corrupt = self.queue_corrupt.with_label_values(&l);
         corrupt.inc_by((q.counters.corrupt_entries as f64 - corrupt.get()).max(0.0));
+    }
+
+    /// Sets the delivery and filesystem gauges of one watched queue. A gauge stays absent
+    /// until it has a value: no success yet, or an in-memory queue.
+    pub fn observe_watched(&self, q: &WatchedQueue) {
+        let l = [q.exporter.as_str(), q.signal.as_str()];
+        if let Some(at) = q.status.last_success() {
+            let secs = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            self.exporter_last_success.with_label_values(&l).set(secs);
+        }
+        if let Some(free) = q.free_bytes() {
+            self.queue_filesystem_free
+                .with_label_values(&l)
+                .set(free as f64);
+        }
     }
 
     /// Renders the Prometheus text format, refreshing the process gauges first.

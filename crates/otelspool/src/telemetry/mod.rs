@@ -1,11 +1,16 @@
-//! Self-observability: Prometheus metrics with otelcol's names, process figures, and the
-//! HTTP endpoint that serves them; and the rate limit of repeated error lines (`log_limit`).
+//! Self-observability: Prometheus metrics with otelcol's names, process figures, the HTTP
+//! endpoint that serves them, what health and the status page read ([`watch`], refreshed by
+//! [`sampler`]), and the rate limit of repeated error lines (`log_limit`).
 
 pub mod log_limit;
 pub mod metrics;
 pub mod process;
+pub mod sampler;
 mod server;
+pub mod watch;
 
 pub use log_limit::{LogLimit, REPEAT_LOG_INTERVAL, RateLimitedLog};
 pub use metrics::{Metrics, QueueGauges};
+pub use sampler::run_sampler;
 pub use server::serve_metrics;
+pub use watch::{PipelineView, Rates, Watch, WatchedQueue};

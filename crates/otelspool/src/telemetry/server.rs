@@ -9,16 +9,15 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{Metrics, QueueGauges};
-use crate::pipeline::ExporterQueue;
+use super::{Metrics, QueueGauges, Watch};
 
 struct MetricsState {
     metrics: Arc<Metrics>,
-    queues: Vec<ExporterQueue>,
+    watch: Arc<Watch>,
 }
 
 async fn scrape(State(s): State<Arc<MetricsState>>) -> impl IntoResponse {
-    for q in &s.queues {
+    for q in &s.watch.queues {
         s.metrics.observe_queue(&QueueGauges {
             exporter: &q.exporter,
             signal: q.signal,
@@ -26,6 +25,7 @@ async fn scrape(State(s): State<Arc<MetricsState>>) -> impl IntoResponse {
             counters: q.queue.counters(),
             recovery: q.queue.recovery_report(),
         });
+        s.metrics.observe_watched(q);
     }
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -37,11 +37,11 @@ async fn scrape(State(s): State<Arc<MetricsState>>) -> impl IntoResponse {
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    queues: Vec<ExporterQueue>,
+    watch: Arc<Watch>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(address = ?listener.local_addr().ok(), "self-metrics listening on /metrics");
-    let state = Arc::new(MetricsState { metrics, queues });
+    let state = Arc::new(MetricsState { metrics, watch });
     let app = Router::new()
         .route("/metrics", get(scrape))
         .with_state(state);

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otelspool::delivery::{BackoffSettings, ConsumerContext, ConsumerSettings, DeadLetter};
+use otelspool::delivery::{
+    BackoffSettings, ConsumerContext, ConsumerSettings, DeadLetter, DeliveryStatus,
+};
 use otelspool::exporters::{Compression, Exporter, OtlpExporterSettings, OtlpGrpcExporter};
 use otelspool::pipeline::Signal;
 use otelspool::telemetry::Metrics;
@@ -151,6 +153,7 @@ pub fn context(
         dead_letter: DeadLetter::new(dead_letter),
         settings,
         metrics: Arc::new(Metrics::new().expect("metrics")),
+        status: Arc::new(DeliveryStatus::default()),
         shutdown,
     }
 }

@@ -79,6 +79,8 @@ impl Queue {
         st.published_end = st.next_id;
         st.live_entries += 1;
         st.live_items += u64::from(items);
+        st.counters.appended_entries += 1;
+        st.counters.appended_items += u64::from(items);
         st.payload_bytes += len;
         st.entries.push_back(EntryMeta {
             id,

@@ -253,6 +253,8 @@ fn publish(inner: &Inner, pending: Vec<Pending>) {
         }
         st.live_entries += 1;
         st.live_items += u64::from(p.items);
+        st.counters.appended_entries += 1;
+        st.counters.appended_items += u64::from(p.items);
         st.payload_bytes += p.payload.len() as u64;
         st.entries.push_back(EntryMeta {
             id: p.id,
