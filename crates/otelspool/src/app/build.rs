@@ -95,7 +95,7 @@ pub async fn build(
     retry_stop: CancellationToken,
 ) -> Result<Parts, BuildError> {
     let metrics = Arc::new(Metrics::new()?);
-    let processors = build_processors(config);
+    let processors = build_processors(config, &metrics);
     let mut exporters = BTreeMap::new();
     for (id, e) in &config.exporters {
         let exporter = build_exporter(id, e).map_err(|source| BuildError::Exporter {
