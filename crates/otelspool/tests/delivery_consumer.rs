@@ -276,7 +276,7 @@ async fn max_elapsed_time_expiry_moves_a_merged_batch_to_the_dead_letter_file() 
 /// Scenario: the backend accepts an export of 5 records but reports 2 rejected
 /// (`partial_success`).
 /// Guarantees: the export is acknowledged, not retried (the queue is empty, the backend got
-/// one request), and counted as 3 sent and 2 failed.
+/// one request), and counted as 3 sent and 2 failed, the 2 also as rejected.
 #[tokio::test]
 async fn partial_success_is_counted_and_acknowledged() {
     let parts = prepare(Mode::Partial(2)).await;
@@ -287,6 +287,7 @@ async fn partial_success_is_counted_and_acknowledged() {
     assert_eq!(stage.backend.backend.stats().requests, 1);
     assert_eq!(stage.metric("otelcol_exporter_sent_log_records"), 3);
     assert_eq!(stage.metric("otelcol_exporter_send_failed_log_records"), 2);
+    assert_eq!(stage.metric("otelspool_exporter_rejected_log_records"), 2);
     stage.stop().await;
 }
 

@@ -12,6 +12,7 @@ use super::backoff::BackoffSettings;
 use super::batch::concat;
 use super::dead_letter::DeadLetter;
 use super::probe_gate::ProbeGate;
+use super::rejections::{LOG_INTERVAL, RejectionLog};
 use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
 use crate::pipeline::Signal;
 use crate::telemetry::Metrics;
@@ -58,13 +59,15 @@ enum Attempt {
     Rejected(ExportError),
 }
 
-/// Starts `num_consumers` consumer tasks sharing one [`ProbeGate`], and so one backoff.
+/// Starts `num_consumers` consumer tasks sharing one [`ProbeGate`], and so one backoff, and
+/// one [`RejectionLog`].
 pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>> {
     let gate = Arc::new(ProbeGate::new(ctx.settings.backoff));
+    let rejections = Arc::new(RejectionLog::new(LOG_INTERVAL));
     (0..ctx.settings.num_consumers.max(1))
         .map(|_| {
-            let (ctx, gate) = (ctx.clone(), Arc::clone(&gate));
-            tokio::spawn(async move { consume(&ctx, &gate).await })
+            let (ctx, gate, log) = (ctx.clone(), Arc::clone(&gate), Arc::clone(&rejections));
+            tokio::spawn(async move { consume(&ctx, &gate, &log).await })
         })
         .collect()
 }
@@ -75,7 +78,7 @@ pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>>
 /// hold to what is being sent at this moment, so that during an outage the backlog stays in
 /// the queue, where `when_full: drop_oldest` can drop its oldest part and counts stay exact.
 /// The wait before the next attempt happens at the gate, in [`ProbeGate::probe`].
-async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
+async fn consume(ctx: &ConsumerContext, gate: &ProbeGate, log: &RejectionLog) {
     loop {
         // While failing, wait for the probe and the shared backoff; the probe is held through
         // the attempt.
@@ -102,9 +105,9 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
                 if let Some((failures, after)) = gate.succeeded() {
                     tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
                 }
-                sent(ctx, &entries, &ids, accepted);
+                sent(ctx, log, &entries, &ids, accepted);
             }
-            Attempt::Rejected(err) => reject(ctx, gate, entries, err).await,
+            Attempt::Rejected(err) => reject(ctx, gate, log, entries, err).await,
             Attempt::Retry(err, hint) => {
                 let (expired, fresh) = split_expired(ctx, entries);
                 if !fresh.is_empty() {
@@ -179,22 +182,38 @@ fn split_expired(
     ((!expired.is_empty()).then_some((expired, max)), fresh)
 }
 
-fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
+/// A batch the backend accepted: counted as sent, except the items it rejected through
+/// partial success (counted as rejected and failed, and logged rate-limited), and acknowledged.
+fn sent(
+    ctx: &ConsumerContext,
+    log: &RejectionLog,
+    entries: &[Entry],
+    ids: &[u64],
+    accepted: Accepted,
+) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let rejected = accepted.rejected_items.min(items);
     ctx.metrics
         .exporter_sent(&ctx.exporter_id, ctx.signal, items - rejected);
     if rejected > 0 {
         ctx.metrics
-            .exporter_send_failed(&ctx.exporter_id, ctx.signal, rejected);
-        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, message = %accepted.message, "backend accepted the batch but rejected some items (partial success); they cannot be resent");
+            .exporter_rejected(&ctx.exporter_id, ctx.signal, rejected);
+    }
+    if let Some(s) = log.note(Instant::now(), rejected, &accepted.message) {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected = s.items, batches = s.batches, backend_message = %s.message, "backend accepted exports but rejected items in them (partial success); those items are not resent; counted in otelspool_exporter_rejected_*, logged at most once a minute");
     }
     ctx.queue.ack(ids);
 }
 
 /// A permanent rejection: a merged batch is resent entry by entry to isolate the bad one;
 /// what the backend still rejects goes to the dead-letter file.
-async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, err: ExportError) {
+async fn reject(
+    ctx: &ConsumerContext,
+    gate: &ProbeGate,
+    log: &RejectionLog,
+    entries: Vec<Entry>,
+    err: ExportError,
+) {
     if entries.len() == 1 {
         return dead_letter(ctx, &entries, &err).await;
     }
@@ -203,7 +222,7 @@ async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, er
         let one = [e];
         let ids = [one[0].id];
         match attempt(ctx, &one).await {
-            Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
+            Attempt::Sent(accepted) => sent(ctx, log, &one, &ids, accepted),
             Attempt::Rejected(err) => dead_letter(ctx, &one, &err).await,
             // Fine on its own, failing now for a passing reason: back to the queue.
             Attempt::Retry(err, hint) => {
