@@ -20,7 +20,8 @@ def test_counts_after_accepts_refusals_retries_and_partial_success(make_backend,
     requests of 10 in full; plus one span, one metric point, one malformed request.
     Guarantees: the exposition parses; N = 50 log records accepted, M = 20 refused (2 requests,
     reason queue_full) and counted as enqueue failures, K retries equal to the exports the
-    backend refused, R = 6 rejected (also counted as failed), 44 sent; the queues are empty;
+    backend refused, R = 6 rejected (also counted as failed, not dead-lettered), 44 sent; the
+    exporter counters of every queue exist from the start (0 spans rejected); the queues are empty;
     `otelspool_build_info` is 1 with the version and the checkout's commit; the memory limit
     and the memory limiter's soft limit (80 % of it) are exposed."""
     s = sm.run_known_scenario(make_backend, make_otelspool)
@@ -53,7 +54,8 @@ def test_counts_after_accepts_refusals_retries_and_partial_success(make_backend,
     assert value(f, "otelcol_exporter_sent_log_records", **EXPORTER) == n - r
     assert value(f, "otelcol_exporter_sent_spans", **EXPORTER) == 1
     assert value(f, "otelcol_exporter_sent_metric_points", **EXPORTER) == 1
-    assert value(f, "otelspool_exporter_rejected_spans", **EXPORTER) is None  # never rejected
+    assert value(f, "otelspool_exporter_rejected_spans", **EXPORTER) == 0  # exists from start
+    assert value(f, "otelspool_exporter_dead_lettered_log_records", **EXPORTER) == 0
     assert s.backend.stats()["unique_log_records"] == n
 
     assert value(f, "otelcol_exporter_queue_size") == 0

@@ -126,6 +126,7 @@ pub async fn build(
             .cloned()
             .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
         let (queue, dead_letter) = open_queue(config, eid, e.sending_queue(), *signal).await?;
+        metrics_ref.init_exporter_queue(&eid.to_string(), *signal);
         let eq = ExporterQueue {
             exporter: eid.to_string(),
             signal: *signal,

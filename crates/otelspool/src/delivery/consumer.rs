@@ -239,7 +239,7 @@ async fn dead_letter(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
     ctx.metrics
-        .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
+        .exporter_dead_lettered(&ctx.exporter_id, ctx.signal, items);
     match ctx.dead_letter.write(concat(entries)).await {
         Ok(()) => {
             tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "gave up on data (rejected permanently or expired); kept it in the dead-letter file")

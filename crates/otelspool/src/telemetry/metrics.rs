@@ -79,6 +79,10 @@ pub mod names {
     /// OTLP `partial_success` (also counted in `otelcol_exporter_send_failed_*`). otelcol has
     /// no metric for these: its exporters log a warning and count them as sent.
     pub const EXPORTER_REJECTED: &str = "otelspool_exporter_rejected_";
+    /// `otelspool_exporter_dead_lettered_*`: items given up on (rejected permanently, or queued
+    /// longer than a user-set `max_elapsed_time`) and moved to the dead-letter file (also
+    /// counted in `otelcol_exporter_send_failed_*`).
+    pub const EXPORTER_DEAD_LETTERED: &str = "otelspool_exporter_dead_lettered_";
     /// Always 1, labelled with `version` and `commit`.
     pub const BUILD_INFO: &str = "otelspool_build_info";
     /// Memory the process may use: the smaller of physical memory and the cgroup limit.
@@ -98,6 +102,7 @@ pub struct Metrics {
     exporter_send_failed: [IntCounterVec; Signal::COUNT],
     exporter_enqueue_failed: [IntCounterVec; Signal::COUNT],
     exporter_rejected: [IntCounterVec; Signal::COUNT],
+    exporter_dead_lettered: [IntCounterVec; Signal::COUNT],
     queue_dropped: [IntCounterVec; Signal::COUNT],
     exporter_retries: IntCounterVec,
     refused_requests: IntCounterVec,
@@ -181,6 +186,12 @@ impl Metrics {
                 &reg,
                 EXPORTER_REJECTED,
                 "Items the backend accepted but rejected through partial success",
+                ex,
+            )?,
+            exporter_dead_lettered: counters(
+                &reg,
+                EXPORTER_DEAD_LETTERED,
+                "Items given up on and moved to the dead-letter file",
                 ex,
             )?,
             queue_dropped: counters(
@@ -351,6 +362,34 @@ impl Metrics {
             .with_label_values(&[exporter])
             .inc_by(items);
         self.exporter_send_failed(exporter, signal, items);
+    }
+
+    /// `items` were given up on and moved to the dead-letter file: counted as dead-lettered and
+    /// as failed.
+    pub fn exporter_dead_lettered(&self, exporter: &str, signal: Signal, items: u64) {
+        self.exporter_dead_lettered[signal.index()]
+            .with_label_values(&[exporter])
+            .inc_by(items);
+        self.exporter_send_failed(exporter, signal, items);
+    }
+
+    /// Creates the series of one exporter queue's counters at 0, so that they exist before
+    /// their first event: a rate or an `increase()` over a series that appears with its first
+    /// increment misses that increment, and alerts on it would not fire.
+    pub fn init_exporter_queue(&self, exporter: &str, signal: Signal) {
+        let i = signal.index();
+        for family in [
+            &self.exporter_sent[i],
+            &self.exporter_send_failed[i],
+            &self.exporter_enqueue_failed[i],
+            &self.exporter_rejected[i],
+            &self.exporter_dead_lettered[i],
+        ] {
+            family.with_label_values(&[exporter]);
+        }
+        self.exporter_retries
+            .with_label_values(&[exporter, signal.as_str()]);
+        self.exporter_in_flight.with_label_values(&[exporter]);
     }
 
     /// A memory limiter `processor` refuses data above `soft_limit` bytes of RSS.
