@@ -19,6 +19,7 @@ The scenario (`run_known_scenario`), with the backend down at first:
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 
 import requests
@@ -112,6 +113,54 @@ def value(families: dict, name: str, **labels: str) -> float | None:
 def labels_of(families: dict, name: str) -> list[dict[str, str]]:
     family = families.get(name)
     return [dict(s.labels) for s in family.samples] if family else []
+
+
+# Grafana's built-in variables that stand for durations, and what they are replaced with so
+# that a dashboard expression parses as PromQL. Other variables ($instance, $job) appear only
+# inside label-matcher strings, where PromQL takes any text.
+GRAFANA_DURATIONS = re.compile(r"\$\{?__(rate_interval|interval|range)\}?")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression reads, from a real PromQL parser (`promql-parser`); a
+    Grafana duration variable counts as 5m. A syntax error raises. A selector by
+    `{__name__="..."}` counts; a regular expression on `__name__` raises, since what it reads
+    cannot be checked."""
+    import promql_parser
+
+    tree = promql_parser.parse(GRAFANA_DURATIONS.sub("5m", expr))
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            for m in node.matchers.matchers:
+                if m.name == "__name__":
+                    if m.op != promql_parser.MatchOp.Equal:
+                        raise ValueError(f"cannot check a __name__ regular expression in {expr}")
+                    names.add(m.value)
+        return True
+
+    promql_parser.walk(tree, visit)
+    return names
+
+
+def selectors(expr: str) -> list[tuple[str, dict[str, tuple[str, str]]]]:
+    """Each vector selector of an expression: its metric name and its label matchers
+    (`label -> (operator, value)`)."""
+    import promql_parser
+
+    out = []
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            out.append((node.name, {m.name: (str(m.op), m.value)
+                                    for m in node.matchers.matchers}))
+        return True
+
+    promql_parser.walk(promql_parser.parse(GRAFANA_DURATIONS.sub("5m", expr)), visit)
+    return out
 
 
 def git_commit() -> str:
