@@ -190,6 +190,19 @@ pub async fn build(
             .map_or(MAX_IN_FLIGHT_BYTES, |soft| {
                 (soft / 2).min(MAX_IN_FLIGHT_BYTES)
             });
+        // The transport labels the receivers use.
+        let transports = [
+            r.protocols.grpc.as_ref().map(|_| "grpc"),
+            r.protocols.http.as_ref().map(|_| "http"),
+        ];
+        for (transport, signal) in transports.into_iter().flatten().flat_map(|t| {
+            Signal::ALL
+                .into_iter()
+                .filter(|s| router.accepts(*s))
+                .map(move |s| (t, s))
+        }) {
+            metrics.init_receiver(&rid.to_string(), transport, signal);
+        }
         let ctx = Arc::new(ReceiverContext {
             id: rid.to_string(),
             router,

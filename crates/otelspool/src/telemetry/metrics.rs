@@ -392,6 +392,19 @@ impl Metrics {
         self.exporter_in_flight.with_label_values(&[exporter]);
     }
 
+    /// Creates the item counters of one receiver transport for `signal` at 0 (see
+    /// [`Metrics::init_exporter_queue`]).
+    pub fn init_receiver(&self, receiver: &str, transport: &str, signal: Signal) {
+        let i = signal.index();
+        for family in [
+            &self.receiver_accepted[i],
+            &self.receiver_refused[i],
+            &self.receiver_failed[i],
+        ] {
+            family.with_label_values(&[receiver, transport]);
+        }
+    }
+
     /// A memory limiter `processor` refuses data above `soft_limit` bytes of RSS.
     pub fn memory_limiter_soft_limit(&self, processor: &str, soft_limit: u64) {
         self.memory_limiter_soft_limit
@@ -524,5 +537,32 @@ mod tests {
         let text = m.render();
         assert!(text.contains(r#"otelspool_exporter_rejected_spans{exporter="otlp"} 4"#));
         assert!(text.contains(r#"otelcol_exporter_send_failed_spans{exporter="otlp"} 4"#));
+    }
+
+    /// Scenario: a queue (exporter `otlp`, traces) and a receiver transport (`otlp`, `http`,
+    /// logs) are registered; nothing happens.
+    /// Guarantees: their counters are exposed at 0 (so `increase()` sees a first event), and
+    /// other signals' series do not appear.
+    #[test]
+    fn registered_queues_and_receivers_start_at_zero() {
+        let m = Metrics::new().expect("metrics");
+        m.init_exporter_queue("otlp", Signal::Traces);
+        m.init_receiver("otlp", "http", Signal::Logs);
+        let text = m.render();
+        for series in [
+            r#"otelcol_exporter_sent_spans{exporter="otlp"} 0"#,
+            r#"otelcol_exporter_send_failed_spans{exporter="otlp"} 0"#,
+            r#"otelcol_exporter_enqueue_failed_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_rejected_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_dead_lettered_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_send_retries{data_type="traces",exporter="otlp"} 0"#,
+            r#"otelcol_receiver_accepted_log_records{receiver="otlp",transport="http"} 0"#,
+            r#"otelcol_receiver_refused_log_records{receiver="otlp",transport="http"} 0"#,
+            r#"otelcol_receiver_failed_log_records{receiver="otlp",transport="http"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing in\n{text}");
+        }
+        assert!(!text.contains("otelcol_exporter_sent_log_records{"));
+        assert!(!text.contains("otelcol_receiver_accepted_spans{"));
     }
 }
