@@ -79,6 +79,8 @@ fn harness() -> &'static Harness {
         let settings = HttpSettings {
             max_request_body_size: BODY_LIMIT,
             body: BodyPolicy::default(),
+            tls: None,
+            auth: None,
         };
         Harness {
             rt,

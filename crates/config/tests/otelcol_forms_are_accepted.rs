@@ -222,3 +222,28 @@ fn empty_nested_keys_take_defaults() {
     assert_eq!(debug.sending_queue.queue_size, None);
     assert!(debug.retry_on_failure.enabled);
 }
+
+/// Scenario: `service.telemetry.logs.level` written as otelcol's zap takes it: upper case
+/// (`DEBUG`, `WARN`), and the levels above error (`dpanic`, `fatal`); `encoding: json`.
+/// Guarantees: each loads, and stands for the `tracing` level of the same name, or `error`.
+#[test]
+fn log_levels_are_taken_as_otelcol_writes_them() {
+    let base = "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\n";
+    for (level, tracing_level) in [
+        ("DEBUG", "debug"),
+        ("info", "info"),
+        ("WARN", "warn"),
+        ("error", "error"),
+        ("dpanic", "error"),
+        ("FATAL", "error"),
+    ] {
+        let text = format!(
+            "{base}{PIPELINE}  telemetry:\n    logs:\n      level: {level}\n      encoding: json\n"
+        );
+        let loaded = load_str(&text, "t.yaml", &|_| None)
+            .unwrap_or_else(|e| panic!("level {level} should load:\n{e}"));
+        let logs = &loaded.config.service.telemetry.logs;
+        assert_eq!(logs.tracing_level(), tracing_level, "{level}");
+        assert_eq!(logs.encoding, "json");
+    }
+}

@@ -80,12 +80,12 @@ fn unsupported_exporter_keys() {
 fn unknown_receiver_key() {
     let text = BASE.replace(
         "      grpc:\n",
-        "      grpc:\n        tls:\n          cert_file: x\n",
+        "      grpc:\n        keepalive:\n          server_parameters: {}\n",
     ) + "exporters:\n  otlp:\n    endpoint: b:1\n";
     let errors = errors_of(&text);
     assert_error(
         &errors,
-        "receivers.otlp.protocols.grpc.tls",
+        "receivers.otlp.protocols.grpc.keepalive",
         5,
         "valid keys: endpoint",
     );

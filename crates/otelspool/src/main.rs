@@ -100,7 +100,7 @@ fn main() -> ExitCode {
         }
     };
     let logs = &loaded.config.service.telemetry.logs;
-    init_logging(&logs.level, logs.encoding == "json");
+    init_logging(logs.tracing_level(), logs.encoding == "json");
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -9,6 +9,8 @@
 //!   receiver can bound the memory of one connection's requests together.
 //! - A failing `accept` (file descriptors exhausted) is retried after a pause that grows from
 //!   [`ACCEPT_PAUSE_MIN`] to [`ACCEPT_PAUSE_MAX`], logged once per [`ACCEPT_LOG_INTERVAL`].
+//! - With TLS ([`serve_with_tls`]), each handshake runs on its connection's task within a
+//!   deadline (`receivers::tls`), so a client that never completes one holds nothing for long.
 //! - Shutdown stops accepting, lets requests in flight finish, and returns.
 
 use std::future::Future;
@@ -22,9 +24,11 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use crate::receivers::tls::{ServerTls, Stream};
+use crate::telemetry::LogLimit;
 
 /// Time a client has to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,8 +75,7 @@ impl ConnectionShare {
 pub struct AcceptBackoff {
     port: &'static str,
     pause: Duration,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    log: LogLimit,
 }
 
 impl AcceptBackoff {
@@ -81,8 +84,7 @@ impl AcceptBackoff {
         AcceptBackoff {
             port,
             pause: ACCEPT_PAUSE_MIN,
-            last_log: None,
-            suppressed: 0,
+            log: LogLimit::new(ACCEPT_LOG_INTERVAL),
         }
     }
 
@@ -103,35 +105,20 @@ impl AcceptBackoff {
         }
     }
 
-    fn may_log(&mut self) -> bool {
-        let now = Instant::now();
-        let due = self
-            .last_log
-            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_INTERVAL);
-        if due {
-            self.last_log = Some(now);
-        }
-        due
-    }
-
     fn succeeded(&mut self) {
         self.pause = ACCEPT_PAUSE_MIN;
-        if self.suppressed > 0 && self.may_log() {
+        if let Some(not_logged) = self.log.flush() {
             tracing::info!(
                 port = self.port,
-                not_logged = self.suppressed,
+                not_logged,
                 "accepting connections again after failed accepts"
             );
-            self.suppressed = 0;
         }
     }
 
     async fn failed(&mut self, e: &std::io::Error) {
-        if self.may_log() {
-            tracing::warn!(port = self.port, error = %e, not_logged = self.suppressed, pause = ?self.pause, "accept failed; retrying after a pause");
-            self.suppressed = 0;
-        } else {
-            self.suppressed += 1;
+        if let Some(not_logged) = self.log.event() {
+            tracing::warn!(port = self.port, error = %e, not_logged, pause = ?self.pause, "accept failed; retrying after a pause");
         }
         tokio::time::sleep(self.pause).await;
         self.pause = (self.pause * 2).min(ACCEPT_PAUSE_MAX);
@@ -142,6 +129,18 @@ impl AcceptBackoff {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with_tls(listener, app, None, shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, over TLS when `tls` is set: each
+/// connection's handshake runs on its own task, within the handshake deadline, before the
+/// header read timeout starts.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<ServerTls>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -155,6 +154,7 @@ pub async fn serve(
         .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut backoff = AcceptBackoff::new("HTTP");
     loop {
@@ -169,10 +169,17 @@ pub async fn serve(
             req
         });
         let service = TowerToHyperService::new(app);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(tls) => match tls.handshake(stream, "HTTP").await {
+                    Ok(s) => s,
+                    Err(_logged) => return,
+                },
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         });
@@ -191,6 +198,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::AtomicU64;
 
+    use tokio::time::Instant;
     use tracing_subscriber::layer::{Context, SubscriberExt};
 
     use super::*;

@@ -51,10 +51,12 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 /// Scenario: six requests of 5 records are delivered one per export to a backend that reports
-/// 2 items of every export rejected (`partial_success` with a message), all within a minute.
-/// Guarantees: the counters are exact (18 sent, 12 rejected, 12 failed) but the stage logs one
-/// warning in all (the exporter logs none of its own): the first rejection, with its count
-/// (2), its batch count (1) and the backend's message; the rest waits for the next minute.
+/// 2 items of every export rejected (`partial_success` with a message), within a second; the
+/// clock then moves on 61 seconds and one more request is delivered.
+/// Guarantees: the counters are exact (21 sent, 14 rejected, 14 failed) but the stage logs one
+/// warning per minute in all (the exporter logs none of its own): the first rejection at once
+/// (2 items, nothing skipped, the backend's message), then, after the minute, one line saying
+/// that the 5 rejecting exports in between were not logged.
 #[tokio::test]
 async fn partial_success_is_logged_once_per_interval() {
     let captured = Captured::default();
@@ -80,28 +82,35 @@ async fn partial_success_is_logged_once_per_interval() {
     );
     let metrics = Arc::clone(&ctx.metrics);
     let tasks = spawn_consumers(ctx);
-    wait_for("the queue to drain", Duration::from_secs(20), || {
-        queue.stats().entries == 0
+    let drained = || queue.stats().entries == 0;
+    wait_for("the queue to drain", Duration::from_secs(20), drained).await;
+    let first = captured.rejection_warnings();
+
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    append_requests(&queue, &["g"], 5).await;
+    wait_for("the last request", Duration::from_secs(20), || {
+        drained() && backend.backend.stats().accepted_requests == 7
     })
     .await;
 
-    assert_eq!(backend.backend.stats().accepted_requests, 6);
     let text = metrics.render();
-    assert_eq!(metric(&text, "otelcol_exporter_sent_log_records"), 18);
-    assert_eq!(metric(&text, "otelspool_exporter_rejected_log_records"), 12);
+    assert_eq!(metric(&text, "otelcol_exporter_sent_log_records"), 21);
+    assert_eq!(metric(&text, "otelspool_exporter_rejected_log_records"), 14);
     assert_eq!(
         metric(&text, "otelcol_exporter_send_failed_log_records"),
-        12
+        14
     );
+    assert_eq!(first.len(), 1, "{first:?}");
     let warnings = captured.rejection_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0]["rejected"], 2);
-    assert_eq!(warnings[0]["batches"], 1);
-    assert_eq!(warnings[0]["exporter"], EXPORTER_ID);
-    assert_eq!(
-        warnings[0]["backend_message"],
-        "test backend mode: partial:2"
-    );
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    for (w, skipped) in warnings.iter().zip([0, 5]) {
+        assert_eq!(w["rejected"], 2, "{w}");
+        assert_eq!(w["not_logged"], skipped, "{w}");
+        assert_eq!(w["exporter"], EXPORTER_ID, "{w}");
+        assert_eq!(w["backend_message"], "test backend mode: partial:2", "{w}");
+    }
 
     shutdown.cancel();
     queue.close();

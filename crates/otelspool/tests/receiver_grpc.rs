@@ -61,6 +61,8 @@ async fn start(max_recv_msg_size: usize) -> Harness {
         GrpcSettings {
             max_recv_msg_size,
             body: BodyPolicy::default(),
+            tls: None,
+            auth: None,
         },
         stop.clone(),
     ));

@@ -69,6 +69,7 @@ async fn stalled_bodies_hold_no_budget_and_are_cut_after_the_rate_window() {
             rate_window: Duration::from_secs(2),
             deadline: Duration::from_secs(600),
         },
+        ..Options::default()
     })
     .await;
     let mut stalled = Vec::new();

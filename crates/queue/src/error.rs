@@ -38,15 +38,23 @@ impl OpenError {
 /// Why a queue directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// A filesystem operation on the queue directory failed.
-    #[error("queue directory {path}: {source}")]
+    /// A filesystem operation on the queue directory failed. The message names the path; the
+    /// operating system's error is the source (printed after it by a chain printer, once).
+    #[error("queue path {path}")]
     Io {
         /// The file or directory involved.
         path: String,
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Another process holds the directory's lock file.
-    #[error("queue directory {0} is in use by another process")]
-    Locked(String),
+    /// Another process held the directory's lock file for longer than the lock timeout.
+    #[error(
+        "queue directory {dir} is in use by another process (gave up after waiting {waited:?} for its lock)"
+    )]
+    Locked {
+        /// The queue directory.
+        dir: String,
+        /// How long the open waited for the lock.
+        waited: Duration,
+    },
 }

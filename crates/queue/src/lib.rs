@@ -27,11 +27,17 @@
 //! - `ledger` (28 bytes: `OSPQLED2`, watermark u64, next id u64, crc u32): every id below the
 //!   watermark is acknowledged, and no id below the next id will be handed out again.
 //!   Rewritten at most every 100 ms, in place when it exists (one sector, CRC-checked, no new
-//!   blocks: it works on a full disk), else via `ledger.tmp` and a rename; and before a
-//!   segment file is deleted (so a crash cannot make ids be reused). A damaged ledger means
+//!   blocks: it works on a full disk), else via `ledger.tmp`, a rename and a folder sync; and
+//!   before a segment file is deleted (so a crash cannot make ids be reused: a drained segment
+//!   waits while the ledger cannot be written, unless the disk is full). A damaged ledger means
 //!   "nothing acknowledged": more duplicates, never loss. Version 1 (20 bytes, `OSPQLED1`,
 //!   watermark only) is still read.
 //! - `lock`: held with an advisory lock while a process has the queue open.
+//!
+//! With `fsync`, a new segment's file and folder are synced before any record in it is
+//! acknowledged. After a failed write or fsync the group is refused and the segments it touched
+//! are abandoned, never synced again (the writer module says why that is safe). Every
+//! filesystem call goes through [`QueueIo`], so tests can fail each one.
 //!
 //! Segments roll at `segment_bytes` and are deleted whole once every record in them is
 //! acknowledged, so disk use follows the backlog instead of only growing (otelcol's bbolt file

@@ -6,11 +6,11 @@
 //! a torn tail and is cut off the file. A file whose header is wrong is renamed `*.bad` and
 //! left for an operator. Nothing here panics on any input.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::OpenError;
 use crate::format::{self, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::io::QueueIo;
 use crate::stats::RecoveryReport;
 
 /// One valid frame found on disk.
@@ -43,16 +43,15 @@ pub(crate) struct Scan {
 
 /// Scans every segment file in `dir`. Frames with ids below `watermark` are already
 /// acknowledged and are not returned.
-pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
+pub(crate) fn scan_dir(io: &dyn QueueIo, dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))? {
-        let entry = entry.map_err(|e| OpenError::io(dir, e))?;
-        if let Some(first_id) = entry
+    for path in io.list_dir(dir).map_err(|e| OpenError::io(dir, e))? {
+        if let Some(first_id) = path
             .file_name()
-            .to_str()
+            .and_then(|n| n.to_str())
             .and_then(format::parse_segment_file_name)
         {
-            names.push((first_id, entry.path()));
+            names.push((first_id, path));
         }
     }
     names.sort();
@@ -60,12 +59,13 @@ pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
     let mut last_id: Option<u64> = None;
     for (first_id, path) in names {
         scan.report.segments += 1;
-        let bytes = fs::read(&path).map_err(|e| OpenError::io(&path, e))?;
+        let bytes = io.read(&path).map_err(|e| OpenError::io(&path, e))?;
         if let Err(reason) = format::check_segment_header(&bytes) {
             tracing::error!(path = %path.display(), %reason, "queue segment is unreadable; renamed to .bad and skipped");
             scan.report.bad_segments += 1;
             let bad = path.with_extension("seg.bad");
-            fs::rename(&path, &bad).map_err(|e| OpenError::io(&path, e))?;
+            io.rename(&path, &bad)
+                .map_err(|e| OpenError::io(&path, e))?;
             continue;
         }
         let mut found = FoundSegment {
@@ -79,13 +79,12 @@ pub(crate) fn scan_dir(dir: &Path, watermark: u64) -> Result<Scan, OpenError> {
             let cut = bytes.len() as u64 - cut_at;
             tracing::warn!(path = %found.path.display(), offset = cut_at, bytes = cut, "queue segment has a torn or damaged tail; cut it off");
             scan.report.truncated_bytes += cut;
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&found.path)
+            let file = io
+                .open_write(&found.path)
                 .map_err(|e| OpenError::io(&found.path, e))?;
-            file.set_len(cut_at)
+            io.set_len(&file, cut_at)
                 .map_err(|e| OpenError::io(&found.path, e))?;
-            file.sync_all().map_err(|e| OpenError::io(&found.path, e))?;
+            io.sync(&file).map_err(|e| OpenError::io(&found.path, e))?;
             found.file_len = cut_at;
         }
         found.frames.retain(|f| {

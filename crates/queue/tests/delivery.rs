@@ -133,7 +133,12 @@ async fn full_queue_blocks_and_disk_use_stays_under_the_limit() {
     // Draining gives the space back and appends work again.
     let got = drain(&q).await;
     q.ack(&got.iter().map(|e| e.id).collect::<Vec<_>>());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let d = dir.path().to_path_buf();
+    assert!(
+        wait_until(Duration::from_secs(10), || segment_files(&d).len() <= 1).await,
+        "drained segments not deleted: {:?}",
+        segment_files(&d)
+    );
     q.append(1, payload(1)).await.expect("append after drain");
     assert!(
         segment_files(dir.path()).len() <= 2,
@@ -231,10 +236,14 @@ async fn drained_segments_are_deleted() {
     assert!(before > 5, "expected several segments, got {before}");
     let got = drain(&q).await;
     q.ack(&got.iter().map(|e| e.id).collect::<Vec<_>>());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = segment_files(dir.path()).len();
-    assert!(after <= 1, "{after} segment files left after draining");
-    assert!(q.stats().disk_bytes < 4096);
+    let d = dir.path().to_path_buf();
+    let drained = || segment_files(&d).len() <= 1 && q.stats().disk_bytes < 4096;
+    assert!(
+        wait_until(Duration::from_secs(10), drained).await,
+        "{} segment files ({} bytes counted) left after draining",
+        segment_files(&d).len(),
+        q.stats().disk_bytes
+    );
     q.shutdown();
 }
 
@@ -246,7 +255,7 @@ async fn a_directory_in_use_is_refused() {
     let (q, _) = Queue::open(opts(dir.path())).expect("open");
     assert!(matches!(
         Queue::open(opts(dir.path())),
-        Err(otelspool_queue::OpenError::Locked(_))
+        Err(otelspool_queue::OpenError::Locked { .. })
     ));
     q.shutdown();
 }

@@ -137,21 +137,26 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Copies the queue's files as a killed process would leave them. Files the I/O thread deletes
-/// meanwhile are skipped, as a crash a moment later would have.
+/// Copies the queue's files as a killed process would leave them, while its I/O thread may
+/// still be at work. Files it deletes meanwhile are skipped, as a crash a moment later would
+/// have. The copy is not one instant, so it follows the thread's order: segments first, the
+/// ledger last (by name, as it is then). The thread writes the ledger before it deletes a
+/// segment, so a segment gone from the copy is covered by the ledger copied after; copying in
+/// directory order instead could pair a ledger from before that write with a segment list from
+/// after the delete, a state no crash can leave (and one that reuses ids).
 fn crash_copy(from: &Path, to: &Path) {
+    let copy = |name: &std::ffi::OsStr| match std::fs::read(from.join(name)) {
+        Ok(bytes) => std::fs::write(to.join(name), bytes).expect("copy file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("copy {name:?}: {e}"),
+    };
     for entry in std::fs::read_dir(from).expect("read queue dir") {
-        let entry = entry.expect("dir entry");
-        let name = entry.file_name();
-        if name == "lock" {
-            continue;
-        }
-        match std::fs::read(entry.path()) {
-            Ok(bytes) => std::fs::write(to.join(&name), bytes).expect("copy file"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("copy {name:?}: {e}"),
+        let name = entry.expect("dir entry").file_name();
+        if name != "lock" && name != "ledger" {
+            copy(&name);
         }
     }
+    copy(std::ffi::OsStr::new("ledger"));
 }
 
 /// Cuts the last record inside its frame when the newest segment ends with it; returns whether

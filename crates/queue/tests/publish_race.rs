@@ -11,6 +11,14 @@ use std::time::Duration;
 use common::*;
 use otelspool_queue::{Queue, QueueIo};
 
+/// The watermark of the ledger file at `path` (every id below it is acknowledged), if it is a
+/// whole version 2 ledger.
+fn ledger_watermark(path: &std::path::Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    (b.len() == 28 && &b[..8] == b"OSPQLED2")
+        .then(|| u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")))
+}
+
 /// Holds every fsync while `hold` is set.
 #[derive(Debug, Default)]
 struct HoldingIo {
@@ -61,9 +69,13 @@ async fn an_entry_being_synced_is_neither_skipped_by_readers_nor_by_the_ledger()
         let q = q.clone();
         tokio::spawn(async move { q.append(1, payload(1)).await })
     };
-    while !io.entered.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || io
+            .entered
+            .load(Ordering::SeqCst))
+        .await,
+        "the append never reached its sync"
+    );
     // In the window: a reader finds nothing, and the last indexed entry is acknowledged.
     assert!(
         tokio::time::timeout(Duration::from_millis(100), q.next_batch(now_limits()))
@@ -79,7 +91,15 @@ async fn an_entry_being_synced_is_neither_skipped_by_readers_nor_by_the_ledger()
         .expect("the synced entry must reach a waiting reader")
         .expect("batch");
     assert_eq!(got[0].payload, payload(1));
-    tokio::time::sleep(Duration::from_millis(300)).await; // let the ledger be written
+    // The ledger written after the acknowledgement (watermark past the first entry): had it
+    // counted the entry being synced as acknowledged, the recovery below would miss it.
+    let ledger = dir.path().join("ledger");
+    assert!(
+        wait_until(Duration::from_secs(10), || ledger_watermark(&ledger)
+            >= Some(1))
+        .await,
+        "the ledger never recorded the acknowledgement"
+    );
 
     // Crash: copy the folder as it is and recover from the copy.
     let copy = tempfile::tempdir().expect("tempdir");

@@ -32,8 +32,8 @@ use crate::model::{
 use crate::yaml::Seg;
 use retry::decode_value;
 use rules::{
-    EXPORTER_COMMON_RULES, FILE_STORAGE_RULES, HEALTH_CHECK_RULES, OTLP_EXPORTER_RULES,
-    OTLP_RECEIVER_RULES, Rule, apply_rules,
+    BEARERTOKENAUTH_RULES, EXPORTER_COMMON_RULES, FILE_STORAGE_RULES, HEALTH_CHECK_RULES,
+    OTLP_EXPORTER_RULES, OTLP_RECEIVER_RULES, Rule, apply_rules,
 };
 use service::prepare_service;
 use tree::kind;
@@ -48,7 +48,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 const RECEIVER_TYPES: &[&str] = &["otlp"];
 const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter", "resource", "attributes"];
 const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
-const EXTENSION_TYPES: &[&str] = &["file_storage", "health_check"];
+const EXTENSION_TYPES: &[&str] = &["file_storage", "health_check", "bearertokenauth"];
 
 /// The decoded config plus the ids of components that were defined but failed to decode
 /// (so that references to them are not reported a second time as undefined).
@@ -157,6 +157,8 @@ pub(crate) fn decode(root: Value, diags: &mut Diagnostics<'_>) -> Decoded {
                 .map(ExtensionConfig::FileStorage),
             "health_check" => decode_component(v, &path, HEALTH_CHECK_RULES, diags)
                 .map(ExtensionConfig::HealthCheck),
+            "bearertokenauth" => decode_component(v, &path, BEARERTOKENAUTH_RULES, diags)
+                .map(ExtensionConfig::BearerTokenAuth),
             _ => continue,
         };
         match decoded {

@@ -56,6 +56,11 @@ pub(super) const FILE_STORAGE_RULES: &[Rule] = &[Rule::Warn(
     "compaction",
     "is accepted but ignored: otelspool's queue deletes whole segment files, nothing to compact",
 )];
+pub(super) const BEARERTOKENAUTH_RULES: &[Rule] = &[Rule::Error(
+    "filename",
+    "is not supported by otelspool; set \"token\" from the environment instead \
+     (token: ${env:OTLP_TOKEN})",
+)];
 pub(super) const HEALTH_CHECK_RULES: &[Rule] = &[Rule::Warn(
     "check_collector_pipeline",
     "is accepted but ignored (deprecated in otelcol)",

@@ -1,4 +1,5 @@
-//! Extension configs: `file_storage` (where persistent queues live) and `health_check`.
+//! Extension configs: `file_storage` (where persistent queues live) and `health_check`;
+//! `bearertokenauth` is in `bearertokenauth.rs`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,8 @@ pub enum ExtensionConfig {
     FileStorage(FileStorageConfig),
     /// `health_check`: an HTTP liveness endpoint.
     HealthCheck(HealthCheckConfig),
+    /// `bearertokenauth`: tokens a receiver accepts.
+    BearerTokenAuth(super::BearerTokenAuthConfig),
 }
 
 /// `extensions.file_storage`.

@@ -4,10 +4,12 @@
 //! (`deny_unknown_fields`) and spells its defaults as named `default_*` functions. Components
 //! are closed enums: a type otelspool does not implement is an error, never ignored.
 
+pub mod bearertokenauth;
 pub mod exporter_helper;
 pub mod exporters;
 pub mod extensions;
 pub mod processors;
+pub mod receiver_security;
 pub mod receivers;
 pub mod service;
 
@@ -17,6 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+pub use bearertokenauth::{BearerTokenAuthConfig, Secret};
 pub use exporter_helper::{
     Compression, RetryConfig, SendingQueueConfig, TlsClientConfig, WhenFull,
 };
@@ -28,6 +31,7 @@ pub use processors::{
     ActionKind, AttributeAction, AttributesConfig, BatchConfig, MemoryLimiterConfig,
     ProcessorConfig, ResourceConfig,
 };
+pub use receiver_security::{ServerAuthConfig, TlsServerConfig};
 pub use receivers::{
     GrpcServerConfig, HttpServerConfig, OtlpProtocols, OtlpReceiverConfig, ReceiverConfig,
 };

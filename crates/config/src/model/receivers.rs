@@ -3,11 +3,12 @@
 //! As in otelcol, `protocols: {grpc: , http: }` with empty values enables a protocol with its
 //! defaults; an absent protocol is disabled. `include_metadata` and `cors` are accepted and
 //! ignored with a warning (see `decode/rules.rs`); every other otelcol key we do not implement
-//! is an error.
+//! is an error. `tls` and `auth` are in `receiver_security.rs`.
 
 use serde::Deserialize;
 
 use super::null_as_default;
+use super::receiver_security::{ServerAuthConfig, TlsServerConfig};
 
 /// A configured receiver, by component type.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,13 @@ pub struct GrpcServerConfig {
     /// Largest accepted request message, in MiB.
     #[serde(default = "default_max_recv_msg_size_mib")]
     pub max_recv_msg_size_mib: u64,
+    /// Serve TLS (`None`: plaintext). `tls:` with no value is TLS without a certificate: an
+    /// error.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tls: Option<TlsServerConfig>,
+    /// Require an authenticator's approval for every request.
+    #[serde(default)]
+    pub auth: Option<ServerAuthConfig>,
 }
 
 impl Default for GrpcServerConfig {
@@ -54,6 +62,8 @@ impl Default for GrpcServerConfig {
         GrpcServerConfig {
             endpoint: default_grpc_endpoint(),
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -68,6 +78,13 @@ pub struct HttpServerConfig {
     /// Largest accepted request body, in bytes.
     #[serde(default = "default_max_request_body_size")]
     pub max_request_body_size: u64,
+    /// Serve TLS (`None`: plaintext). `tls:` with no value is TLS without a certificate: an
+    /// error.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tls: Option<TlsServerConfig>,
+    /// Require an authenticator's approval for every request.
+    #[serde(default)]
+    pub auth: Option<ServerAuthConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -75,6 +92,8 @@ impl Default for HttpServerConfig {
         HttpServerConfig {
             endpoint: default_http_endpoint(),
             max_request_body_size: default_max_request_body_size(),
+            tls: None,
+            auth: None,
         }
     }
 }

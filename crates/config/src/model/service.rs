@@ -162,12 +162,31 @@ impl Default for TelemetryMetricsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryLogsConfig {
-    /// `debug`, `info`, `warn` or `error`.
+    /// `debug`, `info`, `warn` or `error`; also zap's upper-case forms and `dpanic`, `panic`,
+    /// `fatal` (which otelcol takes, and which mean `error` here).
     #[serde(default = "default_logs_level")]
     pub level: String,
     /// `console` or `json`.
     #[serde(default = "default_logs_encoding")]
     pub encoding: String,
+}
+
+impl TelemetryLogsConfig {
+    /// The levels otelcol (zap) takes, as written.
+    pub const LEVELS: &'static [&'static str] = &[
+        "debug", "DEBUG", "info", "INFO", "warn", "WARN", "error", "ERROR", "dpanic", "DPANIC",
+        "panic", "PANIC", "fatal", "FATAL",
+    ];
+
+    /// The `tracing` level `level` stands for: `debug`, `info`, `warn` or `error`.
+    pub fn tracing_level(&self) -> &'static str {
+        match self.level.as_str() {
+            "debug" | "DEBUG" => "debug",
+            "info" | "INFO" => "info",
+            "warn" | "WARN" => "warn",
+            _ => "error",
+        }
+    }
 }
 
 impl Default for TelemetryLogsConfig {

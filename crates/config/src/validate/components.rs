@@ -268,6 +268,8 @@ pub(super) fn check_extensions(cfg: &Config, diags: &mut Diagnostics<'_>) {
                     diags.error(&format!("{base}.path"), "must start with '/'");
                 }
             }
+            // Checked with the receivers that use it (`security`).
+            ExtensionConfig::BearerTokenAuth(_) => {}
         }
     }
 }

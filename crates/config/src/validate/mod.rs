@@ -8,10 +8,12 @@
 //! instead of printing it.
 //!
 //! [`endpoint`] checks endpoint syntax, [`components`] each component's settings, [`service`]
-//! the `service:` section and the references between sections.
+//! the `service:` section and the references between sections, [`security`] receivers' `tls`
+//! and `auth` and the authenticator extensions.
 
 mod components;
 mod endpoint;
+mod security;
 mod service;
 
 use crate::decode::Decoded;
@@ -25,6 +27,8 @@ pub(crate) fn validate(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
     components::check_processors(cfg, diags);
     components::check_exporters(decoded, diags);
     components::check_extensions(cfg, diags);
+    security::check_receiver_security(decoded, diags);
+    security::check_authenticators(cfg, diags);
     service::check_service(decoded, diags);
 }
 

@@ -8,7 +8,7 @@ use super::defined_in;
 use super::endpoint::check_endpoint;
 use crate::decode::Decoded;
 use crate::error::Diagnostics;
-use crate::model::{ComponentId, ExporterConfig, SignalKind};
+use crate::model::{ComponentId, ExporterConfig, SignalKind, TelemetryLogsConfig};
 
 /// Checks `service:`.
 pub(super) fn check_service(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
@@ -123,7 +123,7 @@ pub(super) fn check_service(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
         check_endpoint("service.telemetry.metrics.address", &m.address, diags);
     }
     let l = &svc.telemetry.logs;
-    if !matches!(l.level.as_str(), "debug" | "info" | "warn" | "error") {
+    if !TelemetryLogsConfig::LEVELS.contains(&l.level.as_str()) {
         let path = "service.telemetry.logs.level";
         let level = diags.show(path, &l.level);
         diags.error(

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::exporters::{build_exporter, consumer_settings};
 use super::processors::build_processors;
 use super::queues::open_queue;
+use super::security::{GRPC_ALPN, HTTP_ALPN, protocol_security};
 use crate::delivery::ConsumerContext;
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::ProcessorChain;
@@ -34,8 +35,9 @@ pub enum BuildError {
         /// The cause.
         source: crate::exporters::BuildError,
     },
-    /// A queue could not be opened.
-    #[error("exporter {id}: sending queue for {signal}: {source}")]
+    /// A queue could not be opened. The cause is the source, printed after this by a chain
+    /// printer (`{:#}`), so it is not repeated here.
+    #[error("exporter {id}: sending queue for {signal}")]
     Queue {
         /// Exporter id.
         id: String,
@@ -50,6 +52,16 @@ pub enum BuildError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// A receiver's TLS files could not be loaded (the cause is the error's source).
+    #[error("receiver {id} ({protocol})")]
+    ReceiverTls {
+        /// Receiver id.
+        id: String,
+        /// `grpc` or `http`.
+        protocol: &'static str,
+        /// The cause.
+        source: crate::receivers::tls::TlsError,
+    },
 }
 
 /// One receiver's servers.
@@ -209,27 +221,49 @@ pub async fn build(
             metrics: metrics.clone(),
             in_flight: InFlightBudget::new(budget),
         });
-        receivers.push(ReceiverParts {
-            ctx,
-            grpc: r.protocols.grpc.as_ref().map(|g| {
-                (
-                    g.endpoint.clone(),
-                    GrpcSettings {
-                        max_recv_msg_size: (g.max_recv_msg_size_mib << 20) as usize,
-                        body: BodyPolicy::default(),
-                    },
+        let grpc = match &r.protocols.grpc {
+            None => None,
+            Some(g) => {
+                let (tls, auth) = protocol_security(
+                    config,
+                    &rid,
+                    "grpc",
+                    g.tls.as_ref(),
+                    g.auth.as_ref(),
+                    GRPC_ALPN,
                 )
-            }),
-            http: r.protocols.http.as_ref().map(|h| {
-                (
-                    h.endpoint.clone(),
-                    HttpSettings {
-                        max_request_body_size: h.max_request_body_size as usize,
-                        body: BodyPolicy::default(),
-                    },
+                .await?;
+                let settings = GrpcSettings {
+                    max_recv_msg_size: (g.max_recv_msg_size_mib << 20) as usize,
+                    body: BodyPolicy::default(),
+                    tls,
+                    auth,
+                };
+                Some((g.endpoint.clone(), settings))
+            }
+        };
+        let http = match &r.protocols.http {
+            None => None,
+            Some(h) => {
+                let (tls, auth) = protocol_security(
+                    config,
+                    &rid,
+                    "http",
+                    h.tls.as_ref(),
+                    h.auth.as_ref(),
+                    HTTP_ALPN,
                 )
-            }),
-        });
+                .await?;
+                let settings = HttpSettings {
+                    max_request_body_size: h.max_request_body_size as usize,
+                    body: BodyPolicy::default(),
+                    tls,
+                    auth,
+                };
+                Some((h.endpoint.clone(), settings))
+            }
+        };
+        receivers.push(ReceiverParts { ctx, grpc, http });
     }
 
     let health = config

@@ -6,6 +6,7 @@ mod exporters;
 mod processors;
 mod queues;
 pub mod run;
+mod security;
 
 pub use build::{BuildError, Parts, build};
 pub use run::run;

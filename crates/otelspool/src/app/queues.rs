@@ -2,6 +2,7 @@
 //! `file_storage` settings: `<directory>/<exporter id>/<signal>/`, plus its dead-letter file.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use otelspool_config as cfg;
 use otelspool_queue::{Queue, QueueOptions, WhenFull};
@@ -54,6 +55,7 @@ pub(super) async fn open_queue(
     });
     opts.fsync = storage.is_none_or(|fs| fs.fsync);
     opts.cache_bytes = QUEUE_CACHE_BYTES;
+    opts.lock_timeout = storage.map_or(Duration::ZERO, |fs| fs.timeout);
     opts.when_full = match q.when_full {
         cfg::WhenFull::Block => WhenFull::Block,
         cfg::WhenFull::DropOldest => WhenFull::DropOldest,

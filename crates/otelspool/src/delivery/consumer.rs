@@ -2,7 +2,7 @@
 //! it, and acknowledges it only once the backend accepted it; on a retryable failure puts it
 //! back and waits; on a permanent one isolates the bad request and dead-letters it.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use otelspool_queue::{BatchLimits, Entry, Queue};
@@ -12,10 +12,9 @@ use super::backoff::BackoffSettings;
 use super::batch::concat;
 use super::dead_letter::DeadLetter;
 use super::probe_gate::ProbeGate;
-use super::rejections::{LOG_INTERVAL, RejectionLog};
 use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
 use crate::pipeline::Signal;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
 
 /// How the consumers of one queue behave.
 #[derive(Debug, Clone)]
@@ -59,15 +58,13 @@ enum Attempt {
     Rejected(ExportError),
 }
 
-/// Starts `num_consumers` consumer tasks sharing one [`ProbeGate`], and so one backoff, and
-/// one [`RejectionLog`].
+/// Starts `num_consumers` consumer tasks sharing one [`ProbeGate`], and so one backoff.
 pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>> {
     let gate = Arc::new(ProbeGate::new(ctx.settings.backoff));
-    let rejections = Arc::new(RejectionLog::new(LOG_INTERVAL));
     (0..ctx.settings.num_consumers.max(1))
         .map(|_| {
-            let (ctx, gate, log) = (ctx.clone(), Arc::clone(&gate), Arc::clone(&rejections));
-            tokio::spawn(async move { consume(&ctx, &gate, &log).await })
+            let (ctx, gate) = (ctx.clone(), Arc::clone(&gate));
+            tokio::spawn(async move { consume(&ctx, &gate).await })
         })
         .collect()
 }
@@ -78,7 +75,7 @@ pub fn spawn_consumers(ctx: ConsumerContext) -> Vec<tokio::task::JoinHandle<()>>
 /// hold to what is being sent at this moment, so that during an outage the backlog stays in
 /// the queue, where `when_full: drop_oldest` can drop its oldest part and counts stay exact.
 /// The wait before the next attempt happens at the gate, in [`ProbeGate::probe`].
-async fn consume(ctx: &ConsumerContext, gate: &ProbeGate, log: &RejectionLog) {
+async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
     loop {
         // While failing, wait for the probe and the shared backoff; the probe is held through
         // the attempt.
@@ -103,11 +100,12 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate, log: &RejectionLog) {
         match attempt(ctx, &entries).await {
             Attempt::Sent(accepted) => {
                 if let Some((failures, after)) = gate.succeeded() {
-                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, "export succeeded after retries");
+                    let not_logged = EXPORT_FAILURES.reset(&(ctx.exporter_id.clone(), ctx.signal));
+                    tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, not_logged, "export succeeded after retries");
                 }
-                sent(ctx, log, &entries, &ids, accepted);
+                sent(ctx, &entries, &ids, accepted);
             }
-            Attempt::Rejected(err) => reject(ctx, gate, log, entries, err).await,
+            Attempt::Rejected(err) => reject(ctx, gate, entries, err).await,
             Attempt::Retry(err, hint) => {
                 let (expired, fresh) = split_expired(ctx, entries);
                 if !fresh.is_empty() {
@@ -127,8 +125,12 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate, log: &RejectionLog) {
     }
 }
 
+/// Retryable export failures are logged once per minute per queue, with the count not logged.
+static EXPORT_FAILURES: LazyLock<RateLimitedLog<(String, Signal)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
 /// A retryable failure of a batch already given back to the queue: counted, logged (the
-/// first, then about once a minute) and recorded at the gate, which spaces the next probe.
+/// first, then once a minute) and recorded at the gate, which spaces the next probe.
 fn retry_later(
     ctx: &ConsumerContext,
     gate: &ProbeGate,
@@ -138,8 +140,8 @@ fn retry_later(
 ) {
     ctx.metrics.exporter_retry(&ctx.exporter_id, ctx.signal);
     let f = gate.failed(probing, hint);
-    if f.worth_logging() {
-        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, retry_in = ?f.retry_in, "export failed; data stays queued and will be retried");
+    if let Some(not_logged) = EXPORT_FAILURES.event((ctx.exporter_id.clone(), ctx.signal)) {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, error = %err, failures = f.failures, failing_for = ?f.failing_for, retry_in = ?f.retry_in, not_logged, "export failed; data stays queued and will be retried");
     }
 }
 
@@ -182,15 +184,14 @@ fn split_expired(
     ((!expired.is_empty()).then_some((expired, max)), fresh)
 }
 
+/// Partial-success rejections are logged once per minute per queue, with the count not logged.
+static PARTIAL_REJECTIONS: LazyLock<RateLimitedLog<(String, Signal)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
 /// A batch the backend accepted: counted as sent, except the items it rejected through
-/// partial success (counted as rejected and failed, and logged rate-limited), and acknowledged.
-fn sent(
-    ctx: &ConsumerContext,
-    log: &RejectionLog,
-    entries: &[Entry],
-    ids: &[u64],
-    accepted: Accepted,
-) {
+/// partial success (counted as rejected and failed, not resent, and logged rate-limited with
+/// the backend's message, as is a warning it attached), and acknowledged.
+fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let rejected = accepted.rejected_items.min(items);
     ctx.metrics
@@ -199,21 +200,17 @@ fn sent(
         ctx.metrics
             .exporter_rejected(&ctx.exporter_id, ctx.signal, rejected);
     }
-    if let Some(s) = log.note(Instant::now(), rejected, &accepted.message) {
-        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected = s.items, batches = s.batches, backend_message = %s.message, "backend accepted exports but rejected items in them (partial success); those items are not resent; counted in otelspool_exporter_rejected_*, logged at most once a minute");
+    if (rejected > 0 || !accepted.message.is_empty())
+        && let Some(not_logged) = PARTIAL_REJECTIONS.event((ctx.exporter_id.clone(), ctx.signal))
+    {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, backend_message = %accepted.message, not_logged, "backend accepted an export but rejected items in it (partial success); they are not resent; all are counted in otelspool_exporter_rejected_*");
     }
     ctx.queue.ack(ids);
 }
 
 /// A permanent rejection: a merged batch is resent entry by entry to isolate the bad one;
 /// what the backend still rejects goes to the dead-letter file.
-async fn reject(
-    ctx: &ConsumerContext,
-    gate: &ProbeGate,
-    log: &RejectionLog,
-    entries: Vec<Entry>,
-    err: ExportError,
-) {
+async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, err: ExportError) {
     if entries.len() == 1 {
         return dead_letter(ctx, &entries, &err).await;
     }
@@ -222,7 +219,7 @@ async fn reject(
         let one = [e];
         let ids = [one[0].id];
         match attempt(ctx, &one).await {
-            Attempt::Sent(accepted) => sent(ctx, log, &one, &ids, accepted),
+            Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
             Attempt::Rejected(err) => dead_letter(ctx, &one, &err).await,
             // Fine on its own, failing now for a passing reason: back to the queue.
             Attempt::Retry(err, hint) => {
@@ -233,8 +230,12 @@ async fn reject(
     }
 }
 
+/// Dead-lettered batches are logged once per minute per queue and outcome (written or not).
+static DEAD_LETTERS: LazyLock<RateLimitedLog<(String, Signal, bool)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
 /// Gives up on `entries`: counted as failed, kept in the dead-letter file (one record), logged
-/// with the reason, and acknowledged.
+/// with the reason (rate-limited), and acknowledged.
 async fn dead_letter(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
@@ -242,10 +243,18 @@ async fn dead_letter(ctx: &ConsumerContext, entries: &[Entry], err: &ExportError
         .exporter_dead_lettered(&ctx.exporter_id, ctx.signal, items);
     match ctx.dead_letter.write(concat(entries)).await {
         Ok(()) => {
-            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), "gave up on data (rejected permanently or expired); kept it in the dead-letter file")
+            if let Some(not_logged) =
+                DEAD_LETTERS.event((ctx.exporter_id.clone(), ctx.signal, true))
+            {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, file = ?ctx.dead_letter.path(), not_logged, "gave up on data (rejected permanently or expired); kept it in the dead-letter file")
+            }
         }
         Err(e) => {
-            tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
+            if let Some(not_logged) =
+                DEAD_LETTERS.event((ctx.exporter_id.clone(), ctx.signal, false))
+            {
+                tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, not_logged, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
+            }
         }
     }
     ctx.queue.ack(&ids);

@@ -19,23 +19,21 @@
 //!   consumers' failures to `max_interval` and is reset only by a success.
 //! - Items the backend accepted but dropped (OTLP partial success) are not resent: they are
 //!   counted in `otelspool_exporter_rejected_*` (and in `otelcol_exporter_send_failed_*`), and
-//!   the backend's message is logged at most once a minute per queue ([`rejections`]).
+//!   the backend's message is logged at most once a minute per queue, with the count of
+//!   batches not logged (`telemetry::log_limit`).
 //! - At shutdown, unsent data simply stays in the queue, on disk.
 //!
 //! Files: [`consumer`] (the loop), [`batch`] (reading and merging a batch), [`backoff`] (the
 //! delay between probes), [`probe_gate`] (the queue's shared retry state: who probes, when),
-//! [`dead_letter`] (where permanent rejections go), [`rejections`] (partial success, logged
-//! rate-limited).
+//! [`dead_letter`] (where permanent rejections go).
 
 pub mod backoff;
 pub mod batch;
 pub mod consumer;
 pub mod dead_letter;
 pub mod probe_gate;
-pub mod rejections;
 
 pub use backoff::{Backoff, BackoffSettings};
 pub use consumer::{ConsumerContext, ConsumerSettings, spawn_consumers};
 pub use dead_letter::{DeadLetter, read_dead_letters};
 pub use probe_gate::ProbeGate;
-pub use rejections::RejectionLog;

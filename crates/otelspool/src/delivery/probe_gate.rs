@@ -22,9 +22,6 @@ use tokio::time::Instant;
 
 use super::backoff::{Backoff, BackoffSettings};
 
-/// A failing backend is logged at its first failure, then about once a minute.
-const LOG_EVERY: Duration = Duration::from_secs(60);
-
 /// The shared retry state of one queue's consumers (see the module doc).
 #[derive(Debug)]
 pub struct ProbeGate {
@@ -51,13 +48,6 @@ pub(super) struct Failure {
     pub failing_for: Duration,
     /// The delay before the next probe, if this failure set one.
     pub retry_in: Option<Duration>,
-}
-
-impl Failure {
-    /// The first failure of an outage, then one in a growing series past a minute.
-    pub fn worth_logging(&self) -> bool {
-        self.failures == 1 || self.failures.is_power_of_two() && self.failing_for > LOG_EVERY
-    }
 }
 
 impl ProbeGate {

@@ -2,7 +2,7 @@
 //!
 //! Every push-back is retryable (`Unavailable` / 503 with a retry hint), because OTLP SDKs
 //! retry those and keep the data; otelcol 0.91 answered `Unknown` / 500 on overload, which
-//! SDKs drop. Only malformed data gets a permanent answer.
+//! SDKs drop. Only malformed data and a missing or wrong token get a permanent answer.
 
 use std::time::Duration;
 
@@ -28,12 +28,15 @@ pub enum Refusal {
     /// The collector is shutting down.
     #[error("collector is shutting down; retry later")]
     ShuttingDown,
+    /// The request lacks a valid token (`auth`); sending it again unchanged will not help.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
 }
 
 impl Refusal {
     /// True when the client should send the same data again.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Refusal::Invalid(_))
+        !matches!(self, Refusal::Invalid(_) | Refusal::Unauthenticated(_))
     }
 
     /// The back-off suggested to the client.
@@ -49,11 +52,16 @@ impl Refusal {
             Refusal::QueueFull(_) => "queue_full",
             Refusal::StorageFailed(_) => "storage_error",
             Refusal::ShuttingDown => "shutting_down",
+            Refusal::Unauthenticated(_) => "unauthenticated",
         }
     }
 
-    /// The gRPC status: `InvalidArgument`, or `Unavailable` with a `RetryInfo` detail.
+    /// The gRPC status: `Unauthenticated`, `InvalidArgument`, or `Unavailable` with a
+    /// `RetryInfo` detail.
     pub fn to_grpc_status(&self) -> Status {
+        if let Refusal::Unauthenticated(_) = self {
+            return Status::unauthenticated(self.to_string());
+        }
         match self.retry_after() {
             None => Status::invalid_argument(self.to_string()),
             Some(delay) => Status::with_error_details(
@@ -64,9 +72,11 @@ impl Refusal {
         }
     }
 
-    /// The HTTP status: 400, or 503 (sent with `Retry-After`).
+    /// The HTTP status: 401, 400, or 503 (sent with `Retry-After`).
     pub fn http_status(&self) -> StatusCode {
-        if self.is_retryable() {
+        if let Refusal::Unauthenticated(_) = self {
+            StatusCode::UNAUTHORIZED
+        } else if self.is_retryable() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::BAD_REQUEST
@@ -97,5 +107,16 @@ mod tests {
         let bad = Refusal::Invalid("x".into());
         assert_eq!(bad.to_grpc_status().code(), Code::InvalidArgument);
         assert_eq!(bad.http_status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// Scenario: a request refused for its missing or wrong token.
+    /// Guarantees: `Unauthenticated` / 401 without a retry hint, labelled `unauthenticated`.
+    #[test]
+    fn a_missing_token_is_unauthenticated_and_not_retryable() {
+        let r = Refusal::Unauthenticated("missing or empty authorization header".into());
+        assert_eq!(r.to_grpc_status().code(), Code::Unauthenticated);
+        assert!(r.to_grpc_status().get_details_retry_info().is_none());
+        assert_eq!(r.http_status(), StatusCode::UNAUTHORIZED);
+        assert_eq!((r.retry_after(), r.reason()), (None, "unauthenticated"));
     }
 }

@@ -2,14 +2,19 @@
 //! queue of every pipeline the receiver feeds. The client is answered OK only when all those
 //! appends are durable.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures::future::join_all;
 use otelspool_queue::{AppendError, Queue};
 
 use super::{Payload, Refusal, Signal};
 use crate::processors::ProcessorChain;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
+
+/// Failed queue writes are logged once per minute per exporter and reason (`queue_full`,
+/// `storage_error`, ...), with the count not logged.
+static QUEUE_WRITE_FAILURES: LazyLock<RateLimitedLog<(String, &'static str)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
 
 /// One exporter's queue for one signal.
 #[derive(Debug, Clone)]
@@ -48,15 +53,18 @@ impl Pipeline {
             let Err(err) = result else { continue };
             self.metrics
                 .enqueue_failed(&e.exporter, payload.signal, payload.items);
-            tracing::warn!(exporter = %e.exporter, pipeline = %self.id, error = %err, "could not queue data; the client is told to retry");
-            refusal = Some(match err {
+            let r = match err {
                 AppendError::Full { reason, .. } => Refusal::QueueFull(reason),
                 AppendError::Io(reason) => Refusal::StorageFailed(reason),
                 AppendError::Closed => Refusal::ShuttingDown,
                 AppendError::TooLarge(n) => {
                     Refusal::Invalid(format!("request of {n} bytes is too large to queue"))
                 }
-            });
+            };
+            if let Some(not_logged) = QUEUE_WRITE_FAILURES.event((e.exporter.clone(), r.reason())) {
+                tracing::warn!(exporter = %e.exporter, pipeline = %self.id, error = %r, not_logged, "could not queue data; the client is told to retry");
+            }
+            refusal = Some(r);
         }
         refusal.map_or(Ok(()), Err)
     }

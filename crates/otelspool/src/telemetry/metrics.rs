@@ -63,9 +63,9 @@ pub mod names {
     pub const EXPORTER_IN_FLIGHT: &str = "otelcol_exporter_in_flight_requests";
     /// Latency of one export request.
     pub const EXPORTER_SEND_LATENCY: &str = "otelspool_exporter_send_latency_seconds";
-    /// Requests refused with a retryable error, by reason (`memory_limit`, `queue_full`,
-    /// `storage_error`, `shutting_down`). Refusals before decoding cannot count items, so this
-    /// is the figure to alert on.
+    /// Requests refused, by reason: retryable (`memory_limit`, `queue_full`, `storage_error`,
+    /// `shutting_down`) or not (`unauthenticated`: no valid token). Refusals before decoding
+    /// cannot count items, so this is the figure to alert on.
     pub const RECEIVER_REFUSED_REQUESTS: &str = "otelspool_receiver_refused_requests";
     /// Latency from request received to client acknowledged (includes the durable write).
     pub const RECEIVER_ACK_LATENCY: &str = "otelspool_receiver_ack_latency_seconds";
@@ -209,7 +209,7 @@ impl Metrics {
             refused_requests: counter_vec(
                 &reg,
                 RECEIVER_REFUSED_REQUESTS,
-                "Requests refused with a retryable error",
+                "Requests refused before being queued, by reason",
                 &["receiver", "transport", "reason"],
             )?,
             exporter_in_flight: gauge_vec(

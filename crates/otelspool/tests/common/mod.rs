@@ -8,9 +8,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use otelspool::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
+use otelspool::receivers::auth::BearerTokenAuth;
 use otelspool::receivers::otlp::{
     BodyPolicy, GrpcSettings, HttpSettings, InFlightBudget, ReceiverContext, serve_grpc, serve_http,
 };
+use otelspool::receivers::tls::ServerTls;
 use otelspool::telemetry::Metrics;
 use otelspool_queue::{Queue, QueueOptions};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +26,12 @@ pub struct Options {
     pub budget: u64,
     /// The slow-client policy of both transports.
     pub body: BodyPolicy,
+    /// TLS of the gRPC server.
+    pub grpc_tls: Option<ServerTls>,
+    /// TLS of the HTTP server.
+    pub http_tls: Option<ServerTls>,
+    /// The authenticator of both transports.
+    pub auth: Option<Arc<BearerTokenAuth>>,
 }
 
 impl Default for Options {
@@ -32,6 +40,9 @@ impl Default for Options {
             limit: 4 << 20,
             budget: 64 << 20,
             body: BodyPolicy::default(),
+            grpc_tls: None,
+            http_tls: None,
+            auth: None,
         }
     }
 }
@@ -94,6 +105,8 @@ impl Receiver {
             GrpcSettings {
                 max_recv_msg_size: options.limit,
                 body: options.body,
+                tls: options.grpc_tls,
+                auth: options.auth.clone(),
             },
             stop.clone(),
         ));
@@ -103,6 +116,8 @@ impl Receiver {
             HttpSettings {
                 max_request_body_size: options.limit,
                 body: options.body,
+                tls: options.http_tls,
+                auth: options.auth,
             },
             stop.clone(),
         ));

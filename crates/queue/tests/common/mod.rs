@@ -1,6 +1,9 @@
 //! Helpers shared by the queue's integration tests.
 #![allow(dead_code)]
 
+pub mod faultfs;
+pub mod rig;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,13 +28,22 @@ pub fn now_limits() -> BatchLimits {
     }
 }
 
-/// Reads every entry currently in the queue (acking none), with a deadline.
+/// Reads every entry currently unread (acking none): until the queue's stats show none left
+/// unread, each batch within 10 s (a hang fails the test instead of cutting the result short).
 pub async fn drain(q: &Queue) -> Vec<Entry> {
     let mut out = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_millis(50), q.next_batch(now_limits())).await {
+        let s = q.stats();
+        if s.entries == s.in_flight {
+            return out;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), q.next_batch(now_limits())).await {
             Ok(Some(b)) => out.extend(b),
-            _ => return out,
+            Ok(None) => return out,
+            Err(_) => panic!(
+                "no batch although {} entries are unread",
+                s.entries - s.in_flight
+            ),
         }
     }
 }
@@ -50,6 +62,29 @@ pub fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Total bytes of the segment files in `dir`: what the queue's `disk_bytes` must count.
+pub fn segment_bytes(dir: &Path) -> u64 {
+    segment_files(dir)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` has passed; returns whether it held.
+pub async fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Segment files in `dir`.

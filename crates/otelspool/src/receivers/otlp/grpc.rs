@@ -14,10 +14,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::transport::server::Connected;
@@ -26,9 +27,13 @@ use tonic::{Code, Status};
 use super::body::{BodyError, BodyPolicy, read_body};
 use super::{DECODE_EXPANSION, ReceiverContext};
 use crate::pipeline::Signal;
+use crate::receivers::auth::BearerTokenAuth;
+use crate::receivers::tls::{ServerTls, Stream};
 use crate::server::{AcceptBackoff, ConnectionShare, HTTP2_MAX_CONCURRENT_STREAMS};
 
 const TRANSPORT: &str = "grpc";
+/// The listener's name in logs.
+const PORT: &str = "OTLP/gRPC";
 /// A gRPC message frame starts with a compressed flag (1 byte) and a length (4 bytes).
 const FRAME_HEADER: usize = 5;
 
@@ -39,6 +44,10 @@ pub struct GrpcSettings {
     pub max_recv_msg_size: usize,
     /// How slowly a client may send its request.
     pub body: BodyPolicy,
+    /// Serve TLS instead of plaintext (`tls`).
+    pub tls: Option<ServerTls>,
+    /// Let in only requests this authenticator approves (`auth`).
+    pub auth: Option<Arc<BearerTokenAuth>>,
 }
 
 /// Compile-time signal marker, because tonic routes by a `const NAME`.
@@ -75,7 +84,7 @@ impl SignalMarker for Metrics {
 /// One OTLP `Export` service.
 pub struct ExportService<S> {
     ctx: Arc<ReceiverContext>,
-    settings: GrpcSettings,
+    settings: Arc<GrpcSettings>,
     _signal: PhantomData<S>,
 }
 
@@ -121,7 +130,8 @@ where
     }
 }
 
-/// One `Export` call: admission, the body, the frame, gzip, validation, the queue.
+/// One `Export` call: authentication, admission, the body, the frame, gzip, validation, the
+/// queue.
 async fn export<B>(
     signal: Signal,
     ctx: &ReceiverContext,
@@ -133,6 +143,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = Instant::now();
+    ctx.authenticate(TRANSPORT, signal, settings.auth.as_deref(), req.headers())
+        .map_err(|r| r.to_grpc_status())?;
     let gzip = request_is_gzip(req.headers())?;
     ctx.admit(TRANSPORT, signal)
         .map_err(|r| r.to_grpc_status())?;
@@ -233,7 +245,7 @@ fn ok_response() -> http::Response<tonic::body::Body> {
 
 fn service<S: SignalMarker>(
     ctx: &Arc<ReceiverContext>,
-    settings: &GrpcSettings,
+    settings: &Arc<GrpcSettings>,
 ) -> Option<ExportService<S>> {
     ctx.router.accepts(S::SIGNAL).then(|| ExportService {
         ctx: ctx.clone(),
@@ -250,36 +262,73 @@ pub async fn serve_grpc(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(receiver = %ctx.id, address = ?addr, "OTLP/gRPC receiver listening");
+    tracing::info!(receiver = %ctx.id, address = ?addr, tls = settings.tls.is_some(), auth = settings.auth.is_some(), "OTLP/gRPC receiver listening");
+    let incoming = match settings.tls.clone() {
+        None => incoming(listener).boxed(),
+        Some(tls) => incoming_tls(listener, tls).boxed(),
+    };
+    let settings = Arc::new(settings);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         .add_optional_service(service::<Logs>(&ctx, &settings))
         .add_optional_service(service::<Traces>(&ctx, &settings))
         .add_optional_service(service::<Metrics>(&ctx, &settings))
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }
 
 /// Accepted connections as a stream, with `TCP_NODELAY` and a [`ConnectionShare`] each;
 /// failed accepts are retried with the shared back-off.
 fn incoming(listener: TcpListener) -> impl futures::Stream<Item = Result<Conn, std::io::Error>> {
-    let backoff = AcceptBackoff::new("OTLP/gRPC");
+    let backoff = AcceptBackoff::new(PORT);
     futures::stream::unfold((listener, backoff), |(listener, mut backoff)| async move {
         let (stream, _) = backoff.accept(|| listener.accept()).await;
         let _ = stream.set_nodelay(true);
         let conn = Conn {
-            stream,
+            stream: Stream::Plain(stream),
             share: ConnectionShare::default(),
         };
         Some((Ok(conn), (listener, backoff)))
     })
 }
 
+/// Like [`incoming`], with each connection's TLS handshake on its own task (within the
+/// handshake deadline) so that a slow handshake never holds up the next accept. Connections
+/// whose handshake fails are dropped (logged in `tls`). The accept task ends when tonic drops
+/// the stream (shutdown).
+fn incoming_tls(
+    listener: TcpListener,
+    tls: ServerTls,
+) -> impl futures::Stream<Item = Result<Conn, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Conn>(HTTP2_MAX_CONCURRENT_STREAMS as usize);
+    tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::new(PORT);
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = backoff.accept(|| listener.accept()) => accepted,
+                _ = tx.closed() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let (tls, tx) = (tls.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Ok(stream) = tls.handshake(stream, PORT).await {
+                    let share = ConnectionShare::default();
+                    let _ = tx.send(Conn { stream, share }).await;
+                }
+            });
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        let conn = rx.recv().await?;
+        Some((Ok(conn), rx))
+    })
+}
+
 /// An accepted connection and its share of the budget, which tonic hands to every request
 /// of the connection as its connect info (a request extension).
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     share: ConnectionShare,
 }
 

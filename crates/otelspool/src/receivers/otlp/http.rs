@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::body::{BodyError, BodyPolicy, read_body};
 use super::{DECODE_EXPANSION, ReceiverContext};
 use crate::pipeline::{Refusal, Signal};
+use crate::receivers::auth::BearerTokenAuth;
+use crate::receivers::tls::ServerTls;
 use crate::server::ConnectionShare;
 
 const TRANSPORT: &str = "http";
@@ -35,6 +37,10 @@ pub struct HttpSettings {
     pub max_request_body_size: usize,
     /// How slowly a client may send its body.
     pub body: BodyPolicy,
+    /// Serve TLS instead of plaintext (`tls`).
+    pub tls: Option<ServerTls>,
+    /// Let in only requests this authenticator approves (`auth`).
+    pub auth: Option<Arc<BearerTokenAuth>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +73,7 @@ fn answer(
         StatusCode::OK => 0,
         StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
         StatusCode::PAYLOAD_TOO_LARGE => 11,
+        StatusCode::UNAUTHORIZED => 16,
         _ => 14,
     };
     let (content_type, body) = match (status, encoding) {
@@ -173,6 +180,11 @@ fn body_answer(
 async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>) -> Response {
     let started = Instant::now();
     let ctx = &state.ctx;
+    let auth = state.settings.auth.as_deref();
+    if let Err(r) = ctx.authenticate(TRANSPORT, signal, auth, req.headers()) {
+        let encoding = content_encoding(req.headers()).unwrap_or(Encoding::Json);
+        return refusal_answer(&r, encoding);
+    }
     let encoding = match content_encoding(req.headers()) {
         Ok(e) => e,
         Err(resp) => {
@@ -255,6 +267,7 @@ pub async fn serve_http(
     settings: HttpSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    tracing::info!(receiver = %ctx.id, address = ?listener.local_addr().ok(), "OTLP/HTTP receiver listening");
-    crate::server::serve(listener, router(ctx, settings), shutdown).await
+    tracing::info!(receiver = %ctx.id, address = ?listener.local_addr().ok(), tls = settings.tls.is_some(), auth = settings.auth.is_some(), "OTLP/HTTP receiver listening");
+    let tls = settings.tls.clone();
+    crate::server::serve_with_tls(listener, router(ctx, settings), tls, shutdown).await
 }

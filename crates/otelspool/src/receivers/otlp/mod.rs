@@ -1,13 +1,15 @@
 //! The `otlp` receiver: OTLP over gRPC (`:4317`) and HTTP (`:4318`) for logs, traces and
 //! metrics. A request is answered OK only after its data is durable in every exporter queue
 //! of its pipelines; push-back is always retryable (`Unavailable` / 503 with a retry hint).
+//! With `auth`, a request without the right token is refused (`Unauthenticated` / 401) before
+//! its body is read.
 
 mod body;
 mod budget;
 mod grpc;
 mod http;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,7 +20,12 @@ pub use grpc::{GrpcSettings, serve_grpc};
 pub use http::{HttpSettings, router as http_router, serve_http};
 
 use crate::pipeline::{Payload, Refusal, Router, Signal};
-use crate::telemetry::Metrics;
+use crate::receivers::auth::BearerTokenAuth;
+use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
+
+/// Refused requests are logged once a minute per (receiver, transport, reason).
+static REFUSALS: LazyLock<RateLimitedLog<(String, &'static str, &'static str)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
 
 /// What both transports of one receiver share.
 #[derive(Debug)]
@@ -36,20 +43,41 @@ pub struct ReceiverContext {
 impl ReceiverContext {
     /// Admission before reading the body: a refusal costs no read and no decode (otelcol
     /// decodes first; core #8632). Memory is charged later, as the body arrives.
-    pub fn admit(&self, transport: &str, signal: Signal) -> Result<(), Refusal> {
+    pub fn admit(&self, transport: &'static str, signal: Signal) -> Result<(), Refusal> {
         self.router
             .admit(signal)
             .inspect_err(|r| self.refused(transport, signal, r))
     }
 
-    /// Counts a request refused before its data reached the pipelines (admission, or the
-    /// in-flight budget while it was read or decoded).
-    pub fn refused(&self, transport: &str, signal: Signal, r: &Refusal) {
+    /// Lets a request in when there is no authenticator or it approves the request's
+    /// headers; else counts and logs the refusal (`unauthenticated`). Runs before anything of
+    /// the body is read.
+    pub fn authenticate(
+        &self,
+        transport: &'static str,
+        signal: Signal,
+        auth: Option<&BearerTokenAuth>,
+        headers: &::http::HeaderMap,
+    ) -> Result<(), Refusal> {
+        let Some(auth) = auth else { return Ok(()) };
+        auth.check(headers).map_err(|failure| {
+            let r = Refusal::Unauthenticated(failure.to_string());
+            self.refused(transport, signal, &r);
+            r
+        })
+    }
+
+    /// Counts a request refused before its data reached the pipelines (authentication,
+    /// admission, or the in-flight budget while it was read or decoded), and logs it at warn,
+    /// once a minute per receiver, transport and reason, with the count not logged.
+    pub fn refused(&self, transport: &'static str, signal: Signal, r: &Refusal) {
         self.metrics
             .receiver_refused(&self.id, transport, signal, 0);
         self.metrics
             .receiver_refused_request(&self.id, transport, r.reason());
-        tracing::debug!(receiver = %self.id, transport, reason = r.reason(), "refused a request before decoding");
+        if let Some(not_logged) = REFUSALS.event((self.id.clone(), transport, r.reason())) {
+            tracing::warn!(receiver = %self.id, transport, reason = r.reason(), error = %r, not_logged, "refused a request before reading it");
+        }
     }
 
     /// Validates and counts a protobuf or OTLP/JSON body, charging its decoded form while it
@@ -57,7 +85,7 @@ impl ReceiverContext {
     /// refused as `Invalid`.
     pub fn decode(
         &self,
-        transport: &str,
+        transport: &'static str,
         signal: Signal,
         body: Bytes,
         json: bool,

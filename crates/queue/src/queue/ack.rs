@@ -1,0 +1,65 @@
+//! Acknowledging and releasing entries handed out to consumers; fully acknowledged segments are
+//! passed to the I/O thread for deletion.
+
+use super::Queue;
+use crate::state::EntryState;
+use crate::writer::Command;
+
+impl Queue {
+    /// Acknowledges entries handed out by [`Queue::next_batch`]: the backend has them (or they
+    /// were dead-lettered). Ids not in flight are ignored. Space is given back once every
+    /// entry of a segment is acknowledged.
+    pub fn ack(&self, ids: &[u64]) {
+        let mut deletable = Vec::new();
+        {
+            let mut st = self.inner.lock();
+            for &id in ids {
+                // A drop-pending entry was delivered after all: not dropped.
+                if st.drop_pending.remove(&id).is_some() {
+                    continue;
+                }
+                // Only entries handed out (in flight) can be acknowledged; a stale ack, e.g.
+                // for an id handed out before a restart, must not finish a live entry.
+                if let Some(idx) = st.position(id)
+                    && st.entries[idx].state == EntryState::InFlight
+                    && let Some(seg) = st.finish(idx)
+                    && let Some(meta) = st.take_segment(seg)
+                {
+                    deletable.push(meta);
+                }
+            }
+            st.compact_front();
+        }
+        if deletable.is_empty() {
+            return;
+        }
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_ref() {
+            for seg in deletable {
+                let _ = w.send(Command::Delete(seg));
+            }
+        }
+    }
+
+    /// Puts in-flight entries back so another consumer sends them (the sender gave up, e.g. on
+    /// shutdown). They keep their place at the head of the queue.
+    pub fn release(&self, ids: &[u64]) {
+        let mut st = self.inner.lock();
+        for &id in ids {
+            // A drop-pending entry whose attempt failed is dropped now.
+            if let Some(items) = st.drop_pending.remove(&id) {
+                st.count_dropped(u64::from(items));
+                continue;
+            }
+            if let Some(idx) = st.position(id)
+                && st.entries[idx].state == EntryState::InFlight
+            {
+                st.entries[idx].state = EntryState::Unread;
+                st.in_flight -= 1;
+                st.cursor_id = st.cursor_id.min(id);
+            }
+        }
+        drop(st);
+        self.inner.notify.notify_waiters();
+    }
+}
