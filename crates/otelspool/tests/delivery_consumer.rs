@@ -221,7 +221,7 @@ async fn while_failing_batches_go_back_to_the_queue_and_one_consumer_probes() {
 /// the backend (mode `strict`) refuses permanently, with the whole request.
 /// Guarantees: the merged batch is resent request by request: the four good ones are
 /// delivered, the bad one alone is in the dead-letter file (byte for byte) and counted as
-/// failed, and the queue is empty.
+/// failed and dead-lettered, and the queue is empty.
 #[tokio::test]
 async fn a_permanent_rejection_of_a_merged_batch_dead_letters_only_the_bad_request() {
     let parts = prepare(Mode::Strict).await;
@@ -245,13 +245,18 @@ async fn a_permanent_rejection_of_a_merged_batch_dead_letters_only_the_bad_reque
     assert_eq!(stage.dead_letters(), vec![bad]);
     assert_eq!(stage.metric("otelcol_exporter_send_failed_log_records"), 2);
     assert_eq!(stage.metric("otelcol_exporter_sent_log_records"), 8);
+    assert_eq!(
+        stage.metric("otelspool_exporter_dead_lettered_log_records"),
+        2
+    );
     stage.stop().await;
 }
 
 /// Scenario: two requests are merged into one export while the backend is unavailable, with
 /// `max_elapsed_time: 300ms`.
 /// Guarantees: once they have been queued that long they are given up on: both are in the
-/// dead-letter file, counted as failed, and the queue is empty; the backend got nothing.
+/// dead-letter file, counted as failed and dead-lettered, and the queue is empty; the backend
+/// got nothing.
 #[tokio::test]
 async fn max_elapsed_time_expiry_moves_a_merged_batch_to_the_dead_letter_file() {
     let parts = prepare(Mode::Unavailable).await;
@@ -270,13 +275,18 @@ async fn max_elapsed_time_expiry_moves_a_merged_batch_to_the_dead_letter_file() 
         .sum();
     assert_eq!(records, 4, "{} dead letters", letters.len());
     assert_eq!(stage.metric("otelcol_exporter_send_failed_log_records"), 4);
+    assert_eq!(
+        stage.metric("otelspool_exporter_dead_lettered_log_records"),
+        4
+    );
     stage.stop().await;
 }
 
 /// Scenario: the backend accepts an export of 5 records but reports 2 rejected
 /// (`partial_success`).
 /// Guarantees: the export is acknowledged, not retried (the queue is empty, the backend got
-/// one request), and counted as 3 sent and 2 failed.
+/// one request), and counted as 3 sent and 2 failed, the 2 also as rejected (not as
+/// dead-lettered).
 #[tokio::test]
 async fn partial_success_is_counted_and_acknowledged() {
     let parts = prepare(Mode::Partial(2)).await;
@@ -287,6 +297,11 @@ async fn partial_success_is_counted_and_acknowledged() {
     assert_eq!(stage.backend.backend.stats().requests, 1);
     assert_eq!(stage.metric("otelcol_exporter_sent_log_records"), 3);
     assert_eq!(stage.metric("otelcol_exporter_send_failed_log_records"), 2);
+    assert_eq!(stage.metric("otelspool_exporter_rejected_log_records"), 2);
+    assert_eq!(
+        stage.metric("otelspool_exporter_dead_lettered_log_records"),
+        0
+    );
     stage.stop().await;
 }
 

@@ -111,7 +111,7 @@ pub async fn build(
     retry_stop: CancellationToken,
 ) -> Result<Parts, BuildError> {
     let metrics = Arc::new(Metrics::new()?);
-    let processors = build_processors(config);
+    let processors = build_processors(config, &metrics);
     let mut exporters = BTreeMap::new();
     for (id, e) in &config.exporters {
         let exporter = build_exporter(id, e).map_err(|source| BuildError::Exporter {
@@ -147,6 +147,7 @@ pub async fn build(
             .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
         let (queue, dead_letter, dir) = open_queue(config, eid, e.sending_queue(), *signal).await?;
         let status = Arc::new(DeliveryStatus::default());
+        metrics_ref.init_exporter_queue(&eid.to_string(), *signal);
         let eq = ExporterQueue {
             exporter: eid.to_string(),
             signal: *signal,
@@ -234,6 +235,19 @@ pub async fn build(
             .map_or(MAX_IN_FLIGHT_BYTES, |soft| {
                 (soft / 2).min(MAX_IN_FLIGHT_BYTES)
             });
+        // The transport labels the receivers use.
+        let transports = [
+            r.protocols.grpc.as_ref().map(|_| "grpc"),
+            r.protocols.http.as_ref().map(|_| "http"),
+        ];
+        for (transport, signal) in transports.into_iter().flatten().flat_map(|t| {
+            Signal::ALL
+                .into_iter()
+                .filter(|s| router.accepts(*s))
+                .map(move |s| (t, s))
+        }) {
+            metrics.init_receiver(&rid.to_string(), transport, signal);
+        }
         let ctx = Arc::new(ReceiverContext {
             id: rid.to_string(),
             router,

@@ -11,15 +11,22 @@ use crate::processors::{
     ActionKind, AttributeAction, MemoryLimiter, MemoryLimits, Processor, ValueSource,
     any_value_from_json,
 };
+use crate::telemetry::Metrics;
 use crate::telemetry::process::total_memory_bytes;
 
-pub(super) fn build_processors(config: &cfg::Config) -> BTreeMap<cfg::ComponentId, Processor> {
+/// Builds each processor; a memory limiter's soft limit is exposed in `metrics`.
+pub(super) fn build_processors(
+    config: &cfg::Config,
+    metrics: &Metrics,
+) -> BTreeMap<cfg::ComponentId, Processor> {
     let mut out = BTreeMap::new();
     for (id, p) in &config.processors {
         let processor = match p {
             cfg::ProcessorConfig::Batch(_) => continue, // applied by the queue consumers
             cfg::ProcessorConfig::MemoryLimiter(m) => {
-                Processor::MemoryLimiter(MemoryLimiter::start(memory_limits(m)))
+                let limits = memory_limits(m);
+                metrics.memory_limiter_soft_limit(&id.to_string(), limits.soft_limit());
+                Processor::MemoryLimiter(MemoryLimiter::start(limits))
             }
             cfg::ProcessorConfig::Resource(r) => {
                 Processor::Resource(Arc::new(actions(&r.attributes)))
@@ -33,7 +40,8 @@ pub(super) fn build_processors(config: &cfg::Config) -> BTreeMap<cfg::ComponentI
     out
 }
 
-/// otelcol's rules: `limit_mib` or `limit_percentage` of total memory; spike defaults to 20%.
+/// otelcol's rules: `limit_mib` or `limit_percentage` of total memory (the smaller of physical
+/// memory and the cgroup limit); spike defaults to 20%.
 fn memory_limits(m: &cfg::MemoryLimiterConfig) -> MemoryLimits {
     let total = total_memory_bytes().unwrap_or(u64::MAX);
     let pct = |p: u32| total / 100 * u64::from(p);

@@ -191,6 +191,13 @@ fn split_expired(
     ((!expired.is_empty()).then_some((expired, max)), fresh)
 }
 
+/// Partial-success rejections are logged once per minute per queue, with the count not logged.
+static PARTIAL_REJECTIONS: LazyLock<RateLimitedLog<(String, Signal)>> =
+    LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
+/// A batch the backend accepted: counted as sent, except the items it rejected through
+/// partial success (counted as rejected and failed, not resent, and logged rate-limited with
+/// the backend's message, as is a warning it attached), and acknowledged.
 fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let rejected = accepted.rejected_items.min(items);
@@ -204,8 +211,12 @@ fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepte
         .exporter_sent(&ctx.exporter_id, ctx.signal, items - rejected);
     if rejected > 0 {
         ctx.metrics
-            .exporter_send_failed(&ctx.exporter_id, ctx.signal, rejected);
-        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, message = %accepted.message, "backend accepted the batch but rejected some items (partial success); they cannot be resent");
+            .exporter_rejected(&ctx.exporter_id, ctx.signal, rejected);
+    }
+    if (rejected > 0 || !accepted.message.is_empty())
+        && let Some(not_logged) = PARTIAL_REJECTIONS.event((ctx.exporter_id.clone(), ctx.signal))
+    {
+        tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, backend_message = %accepted.message, not_logged, "backend accepted an export but rejected items in it (partial success); they are not resent; all are counted in otelspool_exporter_rejected_*");
     }
     ctx.queue.ack(ids);
 }
@@ -249,7 +260,7 @@ async fn dead_letter(
         .gave_up(SystemTime::now(), items, kind, &err.reason);
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
     ctx.metrics
-        .exporter_send_failed(&ctx.exporter_id, ctx.signal, items);
+        .exporter_dead_lettered(&ctx.exporter_id, ctx.signal, items);
     match ctx.dead_letter.write(concat(entries)).await {
         Ok(()) => {
             if let Some(not_logged) =

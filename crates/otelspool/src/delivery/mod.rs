@@ -11,11 +11,16 @@
 //!   of a failed batch queued longer than that go to the dead-letter file, the rest are retried.
 //! - A permanent failure of a merged batch is retried entry by entry, so one bad request does
 //!   not take good ones with it; what the backend still rejects goes to the dead-letter file,
-//!   is counted in `otelcol_exporter_send_failed_*` and logged with the reason.
+//!   is counted in `otelspool_exporter_dead_lettered_*` and `otelcol_exporter_send_failed_*`
+//!   and logged with the reason.
 //! - A batch that failed with a retryable error goes back to the queue, so consumers hold only
 //!   what is being sent at this moment. While the backend fails, one consumer at a time
 //!   probes it, spaced by one backoff per queue (exporter and signal) that grows across all
 //!   consumers' failures to `max_interval` and is reset only by a success.
+//! - Items the backend accepted but dropped (OTLP partial success) are not resent: they are
+//!   counted in `otelspool_exporter_rejected_*` (and in `otelcol_exporter_send_failed_*`), and
+//!   the backend's message is logged at most once a minute per queue, with the count of
+//!   batches not logged (`telemetry::log_limit`).
 //! - At shutdown, unsent data simply stays in the queue, on disk.
 //!
 //! Files: [`consumer`] (the loop), [`batch`] (reading and merging a batch), [`backoff`] (the

@@ -97,7 +97,8 @@ impl OtlpGrpcExporter {
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(accepted) if accepted.rejected_items > 0 => tracing::warn!(
+            // Counted and logged, rate-limited, by the delivery stage (delivery/rejections.rs).
+            Ok(accepted) if accepted.rejected_items > 0 => tracing::debug!(
                 signal = %signal,
                 endpoint = %self.endpoint,
                 rejected = accepted.rejected_items,

@@ -112,7 +112,8 @@ impl OtlpHttpExporter {
         let url = &self.urls[signal_index(signal)];
         let result = self.send(signal, url, body).await;
         match &result {
-            Ok(accepted) if accepted.rejected_items > 0 => tracing::warn!(
+            // Counted and logged, rate-limited, by the delivery stage (delivery/rejections.rs).
+            Ok(accepted) if accepted.rejected_items > 0 => tracing::debug!(
                 signal = %signal,
                 url = %url,
                 rejected = accepted.rejected_items,

@@ -5,13 +5,21 @@
 use std::time::{Duration, Instant};
 
 use prometheus::{
-    CounterVec, Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts,
+    CounterVec, Encoder, Gauge, GaugeVec, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
+use super::registry::{
+    counter_vec, counters, gauge, gauge_vec, histogram, int_gauge, int_gauge_vec,
+};
 use crate::pipeline::Signal;
 use crate::telemetry::process;
 use crate::telemetry::watch::WatchedQueue;
+
+/// The version of this build (the crate's).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this binary was built from (short hash), or `unknown` (see `build.rs`).
+pub const COMMIT: &str = env!("OTELSPOOL_COMMIT");
 
 /// Names of the metrics, in one place.
 pub mod names {
@@ -74,6 +82,20 @@ pub mod names {
     pub const PROCESS_CPU: &str = "otelcol_process_cpu_seconds";
     /// Uptime seconds.
     pub const PROCESS_UPTIME: &str = "otelcol_process_uptime";
+    /// `otelspool_exporter_rejected_*`: items the backend accepted but dropped, as it said in
+    /// OTLP `partial_success` (also counted in `otelcol_exporter_send_failed_*`). otelcol has
+    /// no metric for these: its exporters log a warning and count them as sent.
+    pub const EXPORTER_REJECTED: &str = "otelspool_exporter_rejected_";
+    /// `otelspool_exporter_dead_lettered_*`: items given up on (rejected permanently, or queued
+    /// longer than a user-set `max_elapsed_time`) and moved to the dead-letter file (also
+    /// counted in `otelcol_exporter_send_failed_*`).
+    pub const EXPORTER_DEAD_LETTERED: &str = "otelspool_exporter_dead_lettered_";
+    /// Always 1, labelled with `version` and `commit`.
+    pub const BUILD_INFO: &str = "otelspool_build_info";
+    /// Memory the process may use: the smaller of physical memory and the cgroup limit.
+    pub const PROCESS_MEMORY_LIMIT: &str = "otelspool_process_memory_limit_bytes";
+    /// A memory limiter's soft limit: above it, data is refused.
+    pub const MEMORY_LIMITER_SOFT_LIMIT: &str = "otelspool_memory_limiter_soft_limit_bytes";
 }
 
 /// The registry and every metric in it.
@@ -86,6 +108,8 @@ pub struct Metrics {
     exporter_sent: [IntCounterVec; Signal::COUNT],
     exporter_send_failed: [IntCounterVec; Signal::COUNT],
     exporter_enqueue_failed: [IntCounterVec; Signal::COUNT],
+    exporter_rejected: [IntCounterVec; Signal::COUNT],
+    exporter_dead_lettered: [IntCounterVec; Signal::COUNT],
     queue_dropped: [IntCounterVec; Signal::COUNT],
     exporter_retries: IntCounterVec,
     refused_requests: IntCounterVec,
@@ -107,6 +131,8 @@ pub struct Metrics {
     rss: Gauge,
     cpu: Gauge,
     uptime: Gauge,
+    memory_limit: IntGauge,
+    memory_limiter_soft_limit: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,58 +154,6 @@ pub struct QueueGauges<'a> {
     pub counters: otelspool_queue::QueueCounters,
     /// What the queue found on disk at start-up.
     pub recovery: otelspool_queue::RecoveryReport,
-}
-
-type BuildResult<T> = Result<T, prometheus::Error>;
-
-fn counters(
-    reg: &Registry,
-    prefix: &str,
-    help: &str,
-    labels: &[&str],
-) -> BuildResult<[IntCounterVec; Signal::COUNT]> {
-    let make = |noun: &str| {
-        counter_vec(
-            reg,
-            &format!("{prefix}{noun}"),
-            &format!("{help} ({noun})"),
-            labels,
-        )
-    };
-    let [a, b, c] = Signal::ALL.map(Signal::item_noun);
-    Ok([make(a)?, make(b)?, make(c)?])
-}
-
-fn counter_vec(
-    reg: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> BuildResult<IntCounterVec> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    reg.register(Box::new(c.clone()))?;
-    Ok(c)
-}
-
-fn gauge_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> BuildResult<GaugeVec> {
-    let g = GaugeVec::new(Opts::new(name, help), labels)?;
-    reg.register(Box::new(g.clone()))?;
-    Ok(g)
-}
-
-fn gauge(reg: &Registry, name: &str, help: &str) -> BuildResult<Gauge> {
-    let g = Gauge::new(name, help)?;
-    reg.register(Box::new(g.clone()))?;
-    Ok(g)
-}
-
-fn histogram(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> BuildResult<HistogramVec> {
-    let buckets = vec![
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ];
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
-    reg.register(Box::new(h.clone()))?;
-    Ok(h)
 }
 
 impl Metrics {
@@ -215,6 +189,18 @@ impl Metrics {
                 &reg,
                 EXPORTER_ENQUEUE_FAILED,
                 "Items that could not be queued (client told to retry)",
+                ex,
+            )?,
+            exporter_rejected: counters(
+                &reg,
+                EXPORTER_REJECTED,
+                "Items the backend accepted but rejected through partial success",
+                ex,
+            )?,
+            exporter_dead_lettered: counters(
+                &reg,
+                EXPORTER_DEAD_LETTERED,
+                "Items given up on and moved to the dead-letter file",
                 ex,
             )?,
             queue_dropped: counters(
@@ -279,13 +265,13 @@ impl Metrics {
                 &reg,
                 EXPORTER_LAST_SUCCESS,
                 "Unix time of the last batch the backend accepted",
-                &["exporter", "signal"],
+                &["exporter", "data_type"],
             )?,
             queue_filesystem_free: gauge_vec(
                 &reg,
                 QUEUE_FILESYSTEM_FREE,
                 "Free bytes on the queue's filesystem (available to unprivileged users)",
-                &["exporter", "signal"],
+                &["exporter", "data_type"],
             )?,
             queue_recovery_damaged: gauge_vec(
                 &reg,
@@ -313,7 +299,27 @@ impl Metrics {
             rss: gauge(&reg, PROCESS_RSS, "Resident memory in bytes")?,
             cpu: gauge(&reg, PROCESS_CPU, "CPU seconds used")?,
             uptime: gauge(&reg, PROCESS_UPTIME, "Seconds since start")?,
-            registry: reg,
+            memory_limit: int_gauge(
+                &reg,
+                PROCESS_MEMORY_LIMIT,
+                "Memory the process may use: the smaller of physical memory and the cgroup limit",
+            )?,
+            memory_limiter_soft_limit: int_gauge_vec(
+                &reg,
+                MEMORY_LIMITER_SOFT_LIMIT,
+                "Resident memory above which the memory limiter refuses data",
+                &["processor"],
+            )?,
+            registry: {
+                let info = int_gauge_vec(
+                    &reg,
+                    BUILD_INFO,
+                    "Always 1; the labels name the build",
+                    &["version", "commit"],
+                )?;
+                info.with_label_values(&[VERSION, COMMIT]).set(1);
+                reg
+            },
             started: Instant::now(),
         })
     }
@@ -368,6 +374,63 @@ impl Metrics {
         self.exporter_send_failed[signal.index()]
             .with_label_values(&[exporter])
             .inc_by(items);
+    }
+
+    /// The backend accepted a batch but rejected `items` of it (OTLP partial success): counted
+    /// as rejected and as failed.
+    pub fn exporter_rejected(&self, exporter: &str, signal: Signal, items: u64) {
+        self.exporter_rejected[signal.index()]
+            .with_label_values(&[exporter])
+            .inc_by(items);
+        self.exporter_send_failed(exporter, signal, items);
+    }
+
+    /// `items` were given up on and moved to the dead-letter file: counted as dead-lettered and
+    /// as failed.
+    pub fn exporter_dead_lettered(&self, exporter: &str, signal: Signal, items: u64) {
+        self.exporter_dead_lettered[signal.index()]
+            .with_label_values(&[exporter])
+            .inc_by(items);
+        self.exporter_send_failed(exporter, signal, items);
+    }
+
+    /// Creates the series of one exporter queue's counters at 0, so that they exist before
+    /// their first event: a rate or an `increase()` over a series that appears with its first
+    /// increment misses that increment, and alerts on it would not fire.
+    pub fn init_exporter_queue(&self, exporter: &str, signal: Signal) {
+        let i = signal.index();
+        for family in [
+            &self.exporter_sent[i],
+            &self.exporter_send_failed[i],
+            &self.exporter_enqueue_failed[i],
+            &self.exporter_rejected[i],
+            &self.exporter_dead_lettered[i],
+        ] {
+            family.with_label_values(&[exporter]);
+        }
+        self.exporter_retries
+            .with_label_values(&[exporter, signal.as_str()]);
+        self.exporter_in_flight.with_label_values(&[exporter]);
+    }
+
+    /// Creates the item counters of one receiver transport for `signal` at 0 (see
+    /// [`Metrics::init_exporter_queue`]).
+    pub fn init_receiver(&self, receiver: &str, transport: &str, signal: Signal) {
+        let i = signal.index();
+        for family in [
+            &self.receiver_accepted[i],
+            &self.receiver_refused[i],
+            &self.receiver_failed[i],
+        ] {
+            family.with_label_values(&[receiver, transport]);
+        }
+    }
+
+    /// A memory limiter `processor` refuses data above `soft_limit` bytes of RSS.
+    pub fn memory_limiter_soft_limit(&self, processor: &str, soft_limit: u64) {
+        self.memory_limiter_soft_limit
+            .with_label_values(&[processor])
+            .set(i64::try_from(soft_limit).unwrap_or(i64::MAX));
     }
 
     /// `items` could not be queued.
@@ -459,6 +522,10 @@ impl Metrics {
             self.cpu.set(cpu);
         }
         self.uptime.set(self.started.elapsed().as_secs_f64());
+        if let Some(limit) = process::total_memory_bytes() {
+            self.memory_limit
+                .set(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "could not encode metrics");
@@ -471,6 +538,8 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    /// Scenario: one accepted request and one sent batch, then a scrape.
+    /// Guarantees: the otelcol names appear with otelcol's labels and values.
     #[test]
     fn otelcol_names_appear_with_their_labels() {
         let m = Metrics::new().expect("metrics");
@@ -485,5 +554,54 @@ mod tests {
         );
         assert!(text.contains(r#"otelcol_exporter_sent_spans{exporter="otlp/dash0"} 2"#));
         assert!(text.contains("otelcol_process_memory_rss "));
+    }
+
+    /// Scenario: a fresh registry is scraped; then a partial success rejects 4 spans.
+    /// Guarantees: `otelspool_build_info` is 1 with this build's version and commit (a
+    /// non-empty short hash or `unknown`), the memory limit is exposed, and the rejected spans
+    /// are counted as rejected and as failed.
+    #[test]
+    fn build_info_memory_limit_and_rejections_are_exposed() {
+        let m = Metrics::new().expect("metrics");
+        let text = m.render();
+        let info = format!(r#"otelspool_build_info{{commit="{COMMIT}",version="{VERSION}"}} 1"#);
+        assert!(text.contains(&info), "{text}");
+        assert!(!COMMIT.is_empty());
+        assert_eq!(VERSION, env!("CARGO_PKG_VERSION"));
+        assert!(
+            text.contains("otelspool_process_memory_limit_bytes "),
+            "{text}"
+        );
+        m.exporter_rejected("otlp", Signal::Traces, 4);
+        let text = m.render();
+        assert!(text.contains(r#"otelspool_exporter_rejected_spans{exporter="otlp"} 4"#));
+        assert!(text.contains(r#"otelcol_exporter_send_failed_spans{exporter="otlp"} 4"#));
+    }
+
+    /// Scenario: a queue (exporter `otlp`, traces) and a receiver transport (`otlp`, `http`,
+    /// logs) are registered; nothing happens.
+    /// Guarantees: their counters are exposed at 0 (so `increase()` sees a first event), and
+    /// other signals' series do not appear.
+    #[test]
+    fn registered_queues_and_receivers_start_at_zero() {
+        let m = Metrics::new().expect("metrics");
+        m.init_exporter_queue("otlp", Signal::Traces);
+        m.init_receiver("otlp", "http", Signal::Logs);
+        let text = m.render();
+        for series in [
+            r#"otelcol_exporter_sent_spans{exporter="otlp"} 0"#,
+            r#"otelcol_exporter_send_failed_spans{exporter="otlp"} 0"#,
+            r#"otelcol_exporter_enqueue_failed_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_rejected_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_dead_lettered_spans{exporter="otlp"} 0"#,
+            r#"otelspool_exporter_send_retries{data_type="traces",exporter="otlp"} 0"#,
+            r#"otelcol_receiver_accepted_log_records{receiver="otlp",transport="http"} 0"#,
+            r#"otelcol_receiver_refused_log_records{receiver="otlp",transport="http"} 0"#,
+            r#"otelcol_receiver_failed_log_records{receiver="otlp",transport="http"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing in\n{text}");
+        }
+        assert!(!text.contains("otelcol_exporter_sent_log_records{"));
+        assert!(!text.contains("otelcol_receiver_accepted_spans{"));
     }
 }

@@ -1,10 +1,13 @@
-//! Self-observability: Prometheus metrics with otelcol's names, process figures, the HTTP
-//! endpoint that serves them, what health and the status page read ([`watch`], refreshed by
-//! [`sampler`]), and the rate limit of repeated error lines (`log_limit`).
+//! Self-observability: Prometheus metrics with otelcol's names, process figures (with the
+//! cgroup memory limit), the build's identity, the HTTP endpoint that serves them, what health
+//! and the status page read ([`watch`], refreshed by [`sampler`]), and the rate limit of
+//! repeated error lines (`log_limit`).
 
+pub mod cgroup;
 pub mod log_limit;
 pub mod metrics;
 pub mod process;
+mod registry;
 pub mod sampler;
 mod server;
 pub mod watch;

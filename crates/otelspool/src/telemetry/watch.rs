@@ -231,14 +231,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(
-            r#"otelspool_queue_filesystem_free_bytes{exporter="otlp",signal="logs"} 4096"#
+            r#"otelspool_queue_filesystem_free_bytes{data_type="logs",exporter="otlp"} 4096"#
         ));
         assert!(!text.contains(r#"otelspool_queue_filesystem_free_bytes{exporter="otlp/mem""#));
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         disk.status.succeeded(at, 1, 0, "");
         m.observe_watched(&disk);
         assert!(m.render().contains(
-            r#"otelspool_exporter_last_success_timestamp_seconds{exporter="otlp",signal="logs"} 1700000000"#
+            r#"otelspool_exporter_last_success_timestamp_seconds{data_type="logs",exporter="otlp"} 1700000000"#
         ));
     }
 }
