@@ -9,6 +9,7 @@ use std::sync::Arc;
 use otelspool_config as cfg;
 use tokio_util::sync::CancellationToken;
 
+use super::error::BuildError;
 use super::exporters::{build_exporter, consumer_settings};
 use super::processors::build_processors;
 use super::queues::open_queue;
@@ -25,46 +26,6 @@ use crate::telemetry::{Metrics, PipelineView, Watch, WatchedQueue};
 
 /// Most memory the requests in flight at one receiver may hold.
 const MAX_IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Why the config could not be turned into running parts.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// An exporter could not be created.
-    #[error("exporter {id}: {source}")]
-    Exporter {
-        /// Exporter id.
-        id: String,
-        /// The cause.
-        source: crate::exporters::BuildError,
-    },
-    /// A queue could not be opened. The cause is the source, printed after this by a chain
-    /// printer (`{:#}`), so it is not repeated here.
-    #[error("exporter {id}: sending queue for {signal}")]
-    Queue {
-        /// Exporter id.
-        id: String,
-        /// Signal.
-        signal: Signal,
-        /// The cause.
-        source: otelspool_queue::OpenError,
-    },
-    /// A referenced component is missing (validation should have caught it).
-    #[error("{0}")]
-    Invalid(String),
-    /// Metrics could not be registered.
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    /// A receiver's TLS files could not be loaded (the cause is the error's source).
-    #[error("receiver {id} ({protocol})")]
-    ReceiverTls {
-        /// Receiver id.
-        id: String,
-        /// `grpc` or `http`.
-        protocol: &'static str,
-        /// The cause.
-        source: crate::receivers::tls::TlsError,
-    },
-}
 
 /// One receiver's servers.
 #[derive(Debug)]

@@ -2,11 +2,13 @@
 //! (`run`). The only place that knows every component kind.
 
 pub mod build;
+mod error;
 mod exporters;
 mod processors;
 mod queues;
 pub mod run;
 mod security;
 
-pub use build::{BuildError, Parts, build};
+pub use build::{Parts, build};
+pub use error::BuildError;
 pub use run::run;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use otelspool_config as cfg;
 use otelspool_queue::{Queue, QueueOptions, WhenFull};
 
-use super::build::BuildError;
+use super::error::BuildError;
 use crate::delivery::DeadLetter;
 use crate::pipeline::Signal;
 

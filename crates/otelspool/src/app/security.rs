@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use otelspool_config as cfg;
 
-use super::build::BuildError;
+use super::error::BuildError;
 use crate::receivers::auth::BearerTokenAuth;
 use crate::receivers::tls::ServerTls;
 
