@@ -8,8 +8,11 @@ use serde_json::{Value, json};
 use super::Failure;
 use crate::pipeline::Signal;
 
+/// Seconds with millisecond precision, rounded **up**: a failure fires when a measure is
+/// strictly over its threshold, so its shown value must never round down to the threshold
+/// (1.0004 s over a 1 s limit shows as 1.001, not 1.0).
 fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
+    d.as_micros().div_ceil(1000) as f64 / 1000.0
 }
 
 impl Failure {
@@ -135,5 +138,19 @@ impl Failure {
             v["unit"] = unit.into();
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario: durations just over a whole second and exact ones.
+    /// Guarantees: values over a threshold never show as equal to it; exact values stay exact.
+    #[test]
+    fn seconds_round_up_to_the_millisecond() {
+        assert_eq!(secs(Duration::from_micros(1_000_400)), 1.001);
+        assert_eq!(secs(Duration::from_secs(1)), 1.0);
+        assert_eq!(secs(Duration::from_millis(100)), 0.1);
     }
 }
