@@ -137,7 +137,11 @@ fn several_errors_all_reported() {
             17,
             "action \"hash\" is not supported",
         ),
-        ("exporters.otlp.compression", 21, "supported: gzip, none"),
+        (
+            "exporters.otlp.compression",
+            21,
+            "supported: gzip, zstd, none",
+        ),
         ("exporters.otlp.balancer_name", 22, "not supported"),
         (
             "exporters.otlp.sending_queue.storage",

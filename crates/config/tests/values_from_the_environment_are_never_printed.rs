@@ -115,7 +115,7 @@ fn decoding_errors_name_the_variable() {
         (
             "    endpoint: b:4317\n    compression: ${env:COMP}\n",
             "COMP",
-            "zstd",
+            "lz4",
             "exporters.otlp.compression",
         ),
         (
@@ -309,7 +309,7 @@ fn a_value_that_breaks_the_yaml_names_the_variable() {
 #[test]
 fn an_unset_variable_that_empties_a_required_key_is_named() {
     for v in ["${env:DASH0_ENDPOINT}", "\"${env:DASH0_ENDPOINT}\""] {
-        let text = otlp_exporter(&format!("    endpoint: {v}\n    compression: zstd\n"));
+        let text = otlp_exporter(&format!("    endpoint: {v}\n    compression: lz4\n"));
         let errors = load_str(&text, "t.yaml", &|_| None).expect_err("empty endpoint");
         let e = errors
             .0
@@ -328,7 +328,7 @@ fn an_unset_variable_that_empties_a_required_key_is_named() {
             .unwrap_or_else(|| panic!("no compression error: {errors}"));
         assert_eq!(
             other.message,
-            "compression \"zstd\" is not supported by otelspool (supported: gzip, none)"
+            "compression \"lz4\" is not supported by otelspool (supported: gzip, zstd, none)"
         );
         assert_eq!(errors.0.len(), 2, "{errors}");
     }

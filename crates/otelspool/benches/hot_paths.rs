@@ -13,18 +13,19 @@
 //!   queue crate's own non-criterion bench (`cargo bench -p otelspool-queue --bench append`,
 //!   crates/queue/benches/append.rs) sweeps writer counts and payload sizes with latency
 //!   percentiles; this one only places the queue next to the other hot paths.
-//! - `gzip_1mib`: gzip of a 1 MiB batch at the default level, as the exporters compress.
+//! - `compression_1mib`: what the exporters run on each merged 1 MiB batch: gzip at levels 6
+//!   (the default) and 1, zstd at 1 and 3, through `exporters::Compression`; prints each ratio.
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use otelspool::exporters::Compression;
 use otelspool::pipeline::{Decoded, Payload, Signal, merge_requests};
 use otelspool_queue::{BatchLimits, Queue, QueueOptions};
 use otelspool_testkit::loadgen::records::JobRecords;
@@ -171,7 +172,7 @@ fn queue_append(c: &mut Criterion) {
     g.finish();
 }
 
-fn gzip_1mib(c: &mut Criterion) {
+fn compression_1mib(c: &mut Criterion) {
     // Distinct requests (jobs and sequence numbers differ), as a real batch holds.
     let mut jobs: Vec<JobRecords> = (0..50)
         .map(|j| JobRecords::new("bench", j, RECORD_SIZE))
@@ -187,30 +188,27 @@ fn gzip_1mib(c: &mut Criterion) {
         entries.push(e);
     }
     let batch = concat(&entries);
-    let mut g = c.benchmark_group("gzip_1mib");
+    // What the exporters run on every merged batch, at the levels an operator can choose
+    // (`compression` + `compression_params.level`). The ratio is printed once per level.
+    let mut g = c.benchmark_group("compression_1mib");
     g.sample_size(20);
     g.throughput(Throughput::Bytes(batch.len() as u64));
-    g.bench_function("flate2_default_level", |b| {
-        b.iter(|| {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(batch.len() / 4),
-                flate2::Compression::default(),
-            );
-            enc.write_all(black_box(&batch)).expect("gzip");
-            enc.finish().expect("gzip")
-        })
-    });
-    // The fastest level, for comparison (exporters use the default level).
-    g.bench_function("flate2_fast_level", |b| {
-        b.iter(|| {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(batch.len() / 4),
-                flate2::Compression::fast(),
-            );
-            enc.write_all(black_box(&batch)).expect("gzip");
-            enc.finish().expect("gzip")
-        })
-    });
+    for (name, compression) in [
+        ("gzip_level_6_default", Compression::gzip(6)),
+        ("gzip_level_1", Compression::gzip(1)),
+        ("zstd_level_1", Compression::zstd(1)),
+        ("zstd_level_3", Compression::zstd(3)),
+    ] {
+        let size = compression.compress(&batch).expect("compress").len();
+        eprintln!(
+            "compression_1mib/{name}: {} -> {size} bytes, ratio {:.1}",
+            batch.len(),
+            batch.len() as f64 / size as f64
+        );
+        g.bench_function(name, |b| {
+            b.iter(|| compression.compress(black_box(&batch)).expect("compress"))
+        });
+    }
     if let Some(path) = std::env::var_os("OTELSPOOL_BENCH_DUMP_BATCH") {
         // For comparing other deflate implementations on the same bytes (bench/gzip-backends).
         std::fs::write(path, &batch).expect("dump batch");
@@ -228,6 +226,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode_count, json_to_protobuf, batch_merge, queue_append, gzip_1mib
+    targets = decode_count, json_to_protobuf, batch_merge, queue_append, compression_1mib
 }
 criterion_main!(benches);

@@ -182,6 +182,8 @@ async fn start_signal(backend: &Backend, tls: bool, signal: Signal) -> SocketAdd
     let addr = listener.local_addr().unwrap();
     let logs = LogsServiceServer::new(backend.clone())
         .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(16 << 20)
         .send_compressed(CompressionEncoding::Gzip);
     let traces = TraceServiceServer::new(backend.clone())
         .accept_compressed(CompressionEncoding::Gzip)
@@ -208,7 +210,7 @@ fn settings(addr: SocketAddr) -> OtlpExporterSettings {
             ("Authorization".into(), format!("Bearer {TOKEN}")),
             ("Dash0-Dataset".into(), "prod-logs".into()),
         ],
-        compression: Compression::Gzip,
+        compression: Compression::default(),
         timeout: Duration::from_secs(5),
         tls: TlsSettings::default(),
     }
@@ -273,6 +275,41 @@ async fn delivers_the_encoded_request_unchanged_with_gzip_and_headers() {
         format!("Bearer {TOKEN}").as_str()
     );
     assert_eq!(md.get("dash0-dataset").unwrap(), "prod-logs");
+}
+
+/// Scenario: zstd at levels 1 and 19 and gzip at level 1, each with a small request and one
+/// larger than the size compressed on the blocking pool.
+/// Guarantees: the backend decodes exactly the records sent, and `grpc-encoding` names the
+/// compression configured.
+#[tokio::test]
+async fn zstd_and_gzip_levels_deliver_the_request_unchanged() {
+    let backend = Backend::new(Behavior::Accept);
+    let addr = start(&backend, false).await;
+    let cases = [
+        (Compression::zstd(1), "zstd"),
+        (Compression::zstd(19), "zstd"),
+        (Compression::gzip(1), "gzip"),
+    ];
+    for (compression, name) in cases {
+        let exporter = OtlpGrpcExporter::new(OtlpExporterSettings {
+            compression,
+            ..settings(addr)
+        })
+        .unwrap();
+        for n in [3, 2_000] {
+            let request = sample_logs(n);
+            let body = encoded(&request);
+            assert_eq!(
+                n > 100,
+                body.len() > otelspool::exporters::compression::INLINE_LIMIT
+            );
+            exporter.export(Signal::Logs, body).await.unwrap();
+            let received = backend.received();
+            let last = received.last().unwrap();
+            assert_eq!(last.logs.as_ref(), Some(&request), "{compression:?}");
+            assert_eq!(last.metadata.get("grpc-encoding").unwrap(), name);
+        }
+    }
 }
 
 /// Scenario: compression is off.

@@ -48,13 +48,12 @@ struct Received {
 }
 
 impl Received {
-    /// The request body, gunzipped if it says so.
+    /// The request body, inflated if it says gzip or zstd.
     fn plain_body(&self) -> Vec<u8> {
-        if self
-            .headers
-            .get("content-encoding")
-            .is_some_and(|v| v == "gzip")
-        {
+        let encoding = self.headers.get("content-encoding");
+        if encoding.is_some_and(|v| v == "zstd") {
+            zstd::decode_all(&self.body[..]).unwrap()
+        } else if encoding.is_some_and(|v| v == "gzip") {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&self.body[..])
                 .read_to_end(&mut out)
@@ -171,7 +170,7 @@ fn settings(addr: SocketAddr) -> OtlpHttpExporterSettings {
             ("Authorization".into(), format!("Bearer {TOKEN}")),
             ("Dash0-Dataset".into(), "prod-logs".into()),
         ],
-        compression: Compression::Gzip,
+        compression: Compression::default(),
         timeout: Duration::from_secs(5),
         tls: TlsSettings::default(),
     }
@@ -234,6 +233,38 @@ async fn delivers_the_encoded_request_gzipped_with_headers() {
     assert_eq!(r.headers["dash0-dataset"], "prod-logs");
     let decoded = ExportLogsServiceRequest::decode(&r.plain_body()[..]).unwrap();
     assert_eq!(decoded, request);
+}
+
+/// Scenario: zstd at level 3 and gzip at level 9, with a small body and one compressed on
+/// the blocking pool.
+/// Guarantees: `Content-Encoding` names the compression and the body inflates to the records
+/// sent.
+#[tokio::test]
+async fn zstd_and_gzip_levels_arrive_with_their_content_encoding() {
+    let backend = Backend::new(Behavior::Accept);
+    let addr = start(&backend).await;
+    for (compression, name) in [
+        (Compression::zstd(3), "zstd"),
+        (Compression::gzip(9), "gzip"),
+    ] {
+        let exporter = OtlpHttpExporter::new(OtlpHttpExporterSettings {
+            compression,
+            ..settings(addr)
+        })
+        .unwrap();
+        for n in [2, 2_000] {
+            let request = sample_logs(n);
+            exporter
+                .export(Signal::Logs, Bytes::from(request.encode_to_vec()))
+                .await
+                .unwrap();
+            let received = backend.received();
+            let r = received.last().unwrap();
+            assert_eq!(r.headers["content-encoding"], name);
+            let decoded = ExportLogsServiceRequest::decode(&r.plain_body()[..]).unwrap();
+            assert_eq!(decoded, request, "{compression:?} n={n}");
+        }
+    }
 }
 
 /// Scenario: compression is off.

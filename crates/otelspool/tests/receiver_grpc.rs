@@ -1,15 +1,16 @@
 //! The OTLP/gRPC receiver against a real client on loopback: status codes for good, malformed,
 //! oversized and compressed requests, and that nothing is queued unless it was acknowledged.
+mod common;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::pass_through_codec::PassThroughCodec;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otelspool::exporters::PassThroughCodec;
 use otelspool::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use otelspool::processors::ProcessorChain;
 use otelspool::receivers::otlp::{

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pass_through_codec::PassThroughCodec;
 use common::{Options, Receiver, logs};
-use otelspool::exporters::PassThroughCodec;
 use otelspool::pipeline::Signal;
 use otelspool::receivers::auth::BearerTokenAuth;
 use otelspool::receivers::tls::ServerTls;

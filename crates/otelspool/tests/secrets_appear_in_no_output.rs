@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use binary::{Running, free_port, get, run};
-use otelspool::exporters::PassThroughCodec;
+use common::pass_through_codec::PassThroughCodec;
 use otelspool::pipeline::Signal;
 use pki::Pki;
 use rustls::pki_types::ServerName;

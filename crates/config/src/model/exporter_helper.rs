@@ -20,15 +20,52 @@ pub enum Compression {
     /// `gzip` (otelcol's default).
     #[default]
     Gzip,
+    /// `zstd`.
+    Zstd,
     /// `none` or `""`.
     None,
 }
 
 impl Compression {
     /// The names otelspool takes (`""` is also `none`).
-    pub const NAMES: &'static [&'static str] = &["gzip", "none"];
+    pub const NAMES: &'static [&'static str] = &["gzip", "zstd", "none"];
     /// otelcol's other compressions, which otelspool does not implement.
-    pub const OTELCOL_ONLY: &'static [&'static str] = &["zstd", "snappy", "zlib", "deflate", "lz4"];
+    pub const OTELCOL_ONLY: &'static [&'static str] =
+        &["snappy", "x-snappy-framed", "zlib", "deflate", "lz4"];
+}
+
+/// `compression_params:` as otelcol's `configcompression.CompressionParams`: the level of the
+/// chosen compression. `level: 0` or no key means the compression's default (otelcol treats
+/// 0 the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionParams {
+    /// gzip: -1 (default, 6), 0 (stored, no compression) or 1 (fastest) to 9 (smallest);
+    /// zstd: any level, clamped to what the library supports (1 fastest ... 22; negative
+    /// levels are zstd's faster-than-1 modes).
+    #[serde(default)]
+    pub level: i32,
+}
+
+impl CompressionParams {
+    /// Why `self` does not fit `compression`, or `None` when it does. The rules are
+    /// otelcol's `ValidateParams`, except gzip's `-2` (Huffman only), which otelspool's gzip
+    /// library has no mode for.
+    pub fn invalid_for(&self, compression: Compression) -> Option<String> {
+        match (compression, self.level) {
+            (Compression::Gzip, -1..=9) | (Compression::Zstd, _) | (_, 0) => None,
+            (Compression::Gzip, -2) => Some(
+                "gzip level -2 (Huffman only) is not supported by otelspool; use 1 (fastest) to 9"
+                    .to_string(),
+            ),
+            (Compression::Gzip, level) => Some(format!(
+                "gzip level {level} is out of range: use -1 (default), 0 (none) or 1 to 9"
+            )),
+            (Compression::None, level) => Some(format!(
+                "level {level} needs a compression (gzip or zstd); compression is none"
+            )),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Compression {
@@ -36,6 +73,7 @@ impl<'de> Deserialize<'de> for Compression {
         let s = Option::<String>::deserialize(d)?.unwrap_or_default();
         match s.as_str() {
             "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
             "none" | "" => Ok(Compression::None),
             _ => Err(serde::de::Error::unknown_variant(&s, Self::NAMES)),
         }

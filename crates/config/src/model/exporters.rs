@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::exporter_helper::{
-    Compression, RetryConfig, SendingQueueConfig, TlsClientConfig, string_map,
+    Compression, CompressionParams, RetryConfig, SendingQueueConfig, TlsClientConfig, string_map,
 };
 use crate::duration;
 
@@ -57,6 +57,9 @@ pub struct OtlpExporterConfig {
     /// Request compression (default gzip).
     #[serde(default)]
     pub compression: Compression,
+    /// The compression's level (otelcol's `compression_params`).
+    #[serde(default)]
+    pub compression_params: CompressionParams,
     /// Per-request deadline.
     #[serde(default = "default_otlp_timeout", with = "duration::required")]
     pub timeout: Duration,
@@ -94,6 +97,9 @@ pub struct OtlpHttpExporterConfig {
     /// Request compression (default gzip).
     #[serde(default)]
     pub compression: Compression,
+    /// The compression's level (otelcol's `compression_params`).
+    #[serde(default)]
+    pub compression_params: CompressionParams,
     /// Per-request timeout (otlphttp's default: 30s).
     #[serde(default = "default_otlphttp_timeout", with = "duration::required")]
     pub timeout: Duration,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use bearertokenauth::{BearerTokenAuthConfig, Secret};
 pub use exporter_helper::{
-    Compression, RetryConfig, SendingQueueConfig, TlsClientConfig, WhenFull,
+    Compression, CompressionParams, RetryConfig, SendingQueueConfig, TlsClientConfig, WhenFull,
 };
 pub use exporters::{
     DebugExporterConfig, ExporterConfig, OtlpExporterConfig, OtlpHttpExporterConfig, Verbosity,

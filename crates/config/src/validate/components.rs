@@ -161,8 +161,14 @@ pub(super) fn check_exporters(decoded: &Decoded, diags: &mut Diagnostics<'_>) {
         match e {
             ExporterConfig::Otlp(c) => {
                 check_grpc_endpoint(&format!("{base}.endpoint"), &c.endpoint, diags);
+                if let Some(why) = c.compression_params.invalid_for(c.compression) {
+                    diags.error(&format!("{base}.compression_params.level"), why);
+                }
             }
             ExporterConfig::OtlpHttp(c) => {
+                if let Some(why) = c.compression_params.invalid_for(c.compression) {
+                    diags.error(&format!("{base}.compression_params.level"), why);
+                }
                 for (key, url) in [
                     ("endpoint", &c.endpoint),
                     ("logs_endpoint", &c.logs_endpoint),

@@ -30,9 +30,10 @@ fn tls(t: &cfg::TlsClientConfig) -> TlsSettings {
     }
 }
 
-fn compression(c: cfg::Compression) -> Compression {
+fn compression(c: cfg::Compression, params: cfg::CompressionParams) -> Compression {
     match c {
-        cfg::Compression::Gzip => Compression::Gzip,
+        cfg::Compression::Gzip => Compression::gzip(params.level),
+        cfg::Compression::Zstd => Compression::zstd(params.level),
         cfg::Compression::None => Compression::None,
     }
 }
@@ -50,7 +51,7 @@ pub(super) fn build_exporter(
             Exporter::OtlpGrpc(OtlpGrpcExporter::new(OtlpExporterSettings {
                 endpoint: o.endpoint.clone(),
                 headers: headers(&o.headers),
-                compression: compression(o.compression),
+                compression: compression(o.compression, o.compression_params),
                 timeout: o.timeout,
                 tls: tls(&o.tls),
             })?)
@@ -69,7 +70,7 @@ pub(super) fn build_exporter(
             Exporter::OtlpHttp(OtlpHttpExporter::new(OtlpHttpExporterSettings {
                 endpoints,
                 headers: headers(&o.headers),
-                compression: compression(o.compression),
+                compression: compression(o.compression, o.compression_params),
                 timeout: o.timeout,
                 tls: tls(&o.tls),
             })?)

@@ -8,11 +8,14 @@
 //! - [`Exporter`] is the closed set of them, with one `match`.
 //! - [`outcome`] decides, in one place, whether a failure is retryable ([`RetryAction`]), from
 //!   codes and from the typed transport failures [`error_chain`] finds.
+//! - [`compression`] compresses request bodies (gzip or zstd at a level); `grpc_unary` frames
+//!   the gRPC call itself so that the level can be chosen.
 //! - [`settings`] holds the runtime settings; [`tls`] the shared rustls plumbing.
 
+pub mod compression;
 pub mod debug;
 pub mod error_chain;
-mod grpc_codec;
+mod grpc_unary;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod outcome;
@@ -22,7 +25,6 @@ pub mod tls;
 use bytes::Bytes;
 
 pub use debug::{DebugExporter, Verbosity};
-pub use grpc_codec::PassThroughCodec;
 pub use otlp_grpc::OtlpGrpcExporter;
 pub use otlp_http::OtlpHttpExporter;
 pub use outcome::{Accepted, ExportError, RetryAction, classify_grpc, classify_http};

@@ -2,9 +2,9 @@
 //! OTLP gRPC `Export` method and reports whether it was accepted.
 //!
 //! Invariants:
-//! - The request payload is never decoded or re-encoded: a pass-through codec writes the
-//!   queued bytes into the gRPC frame as they are (gzip, when configured, is applied by tonic
-//!   to the frame). Only the small response is decoded, to read `partial_success`.
+//! - The request payload is never decoded or re-encoded: the queued bytes go into the gRPC
+//!   frame as they are, compressed (gzip or zstd at the configured level) by `grpc_unary`.
+//!   Only the small response is decoded, to read `partial_success`.
 //! - Connecting is lazy: building succeeds while the backend is down; a failed connection is
 //!   a retryable [`ExportError`].
 //! - One deadline (`timeout`) covers connecting, sending and the response; it is also sent as
@@ -14,15 +14,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::uri::PathAndQuery;
-use tonic::codec::CompressionEncoding;
-
-use super::PassThroughCodec;
+use tonic::Status;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Extensions, Request, Status};
 
 use super::error_chain::{describe, error_chain};
+use super::grpc_unary::{CallSettings, unary};
 use super::outcome::{Accepted, ExportError, classify_grpc, truncate};
 use super::settings::{
     BuildError, Compression, OtlpExporterSettings, TlsSettings, resolve_grpc_endpoint,
@@ -119,23 +116,14 @@ impl OtlpGrpcExporter {
     }
 
     async fn call(&self, signal: Signal, body: Bytes) -> Result<Accepted, ExportError> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-            .accept_compressed(CompressionEncoding::Gzip);
-        if self.compression == Compression::Gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-        }
-        grpc.ready().await.map_err(|e| {
-            ExportError::retryable(format!(
-                "{signal} export to {}: connection not ready: {}",
-                self.endpoint,
-                error_chain(&e)
-            ))
-        })?;
-        let mut request = Request::from_parts(self.metadata.clone(), Extensions::new(), body);
-        request.set_timeout(self.timeout);
-        let path = PathAndQuery::from_static(signal.grpc_path());
-        match grpc.unary(request, path, PassThroughCodec).await {
-            Ok(response) => Ok(decode_response(signal, &response.into_inner())),
+        let call = CallSettings {
+            path: signal.grpc_path(),
+            metadata: &self.metadata,
+            timeout: self.timeout,
+            compression: self.compression,
+        };
+        match unary(&self.channel, call, body).await {
+            Ok(response) => Ok(decode_response(signal, &response)),
             Err(status) => Err(status_to_error(signal, &self.endpoint, &status)),
         }
     }

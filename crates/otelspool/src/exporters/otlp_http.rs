@@ -2,24 +2,21 @@
 //! `application/x-protobuf` to the signal's URL and reports whether it was accepted.
 //!
 //! Invariants:
-//! - The request payload is never decoded or re-encoded; with gzip it is compressed here and
-//!   sent with `Content-Encoding: gzip`. Only the small response is decoded, to read
+//! - The request payload is never decoded or re-encoded; it is compressed here (gzip or zstd
+//!   at the configured level) and sent with `Content-Encoding`. Only the small response is decoded, to read
 //!   `partial_success` (or, on failure, the `google.rpc.Status` message).
 //! - One deadline (`timeout`) covers connecting, sending and reading the response.
 //! - Retry decisions come from [`classify_http`] only; connection errors and timeouts are
 //!   retryable. Response bodies are read up to [`MAX_RESPONSE_BYTES`].
 
-use std::io::{Read, Write};
-
 use bytes::Bytes;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use prost::Message;
 use reqwest::header::{
     CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 use reqwest::{Certificate, Url};
 
+use super::compression::decompress_response;
 use super::error_chain::{TransportFailure, error_chain, transport_failure};
 use super::outcome::{Accepted, ExportError, classify_http, truncate};
 use super::settings::{BuildError, Compression, OtlpHttpExporterSettings};
@@ -138,15 +135,12 @@ impl OtlpHttpExporter {
             .post(url.clone())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, PROTOBUF);
-        let body = match self.compression {
-            Compression::Gzip => {
-                request = request.header(CONTENT_ENCODING, "gzip");
-                gzip(&body).map_err(|e| {
-                    ExportError::permanent(format!("{signal} export: gzip failed: {e}"))
-                })?
-            }
-            Compression::None => body,
-        };
+        if let Some(encoding) = self.compression.encoding() {
+            request = request.header(CONTENT_ENCODING, encoding);
+        }
+        let body = self.compression.compress_bytes(body).await.map_err(|e| {
+            ExportError::permanent(format!("{signal} export: compression failed: {e}"))
+        })?;
         // No response, so no verdict on the data: always retryable.
         let mut response = request.body(body).send().await.map_err(|e| {
             let what = match transport_failure(&e) {
@@ -175,7 +169,7 @@ impl OtlpHttpExporter {
             }
             Err(e) => Bytes::from(format!("(response body unreadable: {})", error_chain(&e))),
         };
-        let body = decompress_if_gzip(&headers, raw);
+        let body = decompress_response_body(&headers, raw);
 
         if status.is_success() {
             return Ok(decode_success(signal, &headers, &body));
@@ -247,32 +241,23 @@ async fn read_limited(response: &mut reqwest::Response) -> Result<Bytes, reqwest
     Ok(Bytes::from(out))
 }
 
-fn decompress_if_gzip(headers: &HeaderMap, raw: Bytes) -> Bytes {
-    let gzipped = headers
+/// Inflates a gzip or zstd response (at most 4 MiB); any other body is used as it came.
+fn decompress_response_body(headers: &HeaderMap, raw: Bytes) -> Bytes {
+    let Some(encoding) = headers
         .get(CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
-    if !gzipped {
+        .map(str::trim)
+    else {
         return raw;
-    }
-    let mut out = Vec::new();
-    let limit = MAX_RESPONSE_BYTES as u64;
-    match GzDecoder::new(&raw[..]).take(limit).read_to_end(&mut out) {
-        Ok(_) => Bytes::from(out),
-        Err(e) => {
-            tracing::debug!(error = %e, "response claims gzip but does not decompress; using it raw");
+    };
+    match decompress_response(encoding, &raw) {
+        Some(Ok(out)) => Bytes::from(out),
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, encoding, "response does not decompress; using it raw");
             raw
         }
+        None => raw,
     }
-}
-
-fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
-    let mut encoder = GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::default(),
-    );
-    encoder.write_all(body)?;
-    Ok(Bytes::from(encoder.finish()?))
 }
 
 /// Converts configured headers into a header map whose values are marked sensitive. Errors
@@ -299,13 +284,26 @@ fn build_headers(headers: &[(String, String)]) -> Result<HeaderMap, BuildError> 
 mod tests {
     use super::*;
 
+    /// Scenario: responses in gzip, zstd, an unknown encoding, and a corrupt gzip.
+    /// Guarantees: the known ones inflate; the others are used as they came.
     #[test]
-    fn gzip_round_trips() {
+    fn responses_inflate_by_content_encoding() {
+        use crate::exporters::Compression;
         let data = Bytes::from_static(b"hello hello hello hello");
-        let packed = gzip(&data).unwrap();
+        for (name, c) in [
+            ("gzip", Compression::gzip(1)),
+            ("zstd", Compression::zstd(1)),
+        ] {
+            let packed = Bytes::from(c.compress(&data).unwrap());
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(name));
+            assert_eq!(decompress_response_body(&headers, packed), data);
+        }
         let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("br"));
+        assert_eq!(decompress_response_body(&headers, data.clone()), data);
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        assert_eq!(decompress_if_gzip(&headers, packed), data);
+        assert_eq!(decompress_response_body(&headers, data.clone()), data);
     }
 
     #[test]

@@ -18,15 +18,7 @@ use crate::pipeline::Signal;
 /// The default per-request timeout, as otelcol's exporter helper (`timeout: 5s`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Body compression of outgoing requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// gzip, otelcol's default for both OTLP exporters.
-    #[default]
-    Gzip,
-    /// No compression.
-    None,
-}
+pub use super::compression::Compression;
 
 /// Client TLS settings, named as otelcol's `configtls` client settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,7 +55,7 @@ impl OtlpExporterSettings {
         Self {
             endpoint: endpoint.into(),
             headers: Vec::new(),
-            compression: Compression::Gzip,
+            compression: Compression::default(),
             timeout: DEFAULT_TIMEOUT,
             tls: TlsSettings::default(),
         }
@@ -182,7 +174,7 @@ impl OtlpHttpExporterSettings {
         Self {
             endpoints: OtlpHttpEndpoints::from_base(endpoint),
             headers: Vec::new(),
-            compression: Compression::Gzip,
+            compression: Compression::default(),
             timeout: DEFAULT_TIMEOUT,
             tls: TlsSettings::default(),
         }

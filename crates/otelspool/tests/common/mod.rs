@@ -1,6 +1,7 @@
 //! A running `otlp` receiver for component tests: gRPC and HTTP on 127.0.0.1, one in-memory
 //! queue per signal, and raw gRPC calls for what a well-behaved client never sends.
 #![allow(dead_code)]
+pub mod pass_through_codec;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -175,7 +176,7 @@ pub async fn grpc_call(
     grpc.unary(
         tonic::Request::new(body),
         path,
-        otelspool::exporters::PassThroughCodec,
+        pass_through_codec::PassThroughCodec,
     )
     .await
     .map(|_| ())

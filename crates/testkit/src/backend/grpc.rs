@@ -75,16 +75,19 @@ pub async fn serve(
         .add_service(
             LogsServiceServer::new(svc.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             TraceServiceServer::new(svc.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             MetricsServiceServer::new(svc)
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))

@@ -1,5 +1,5 @@
 //! OTLP/HTTP: `POST /v1/logs`, `/v1/traces`, `/v1/metrics` with protobuf or JSON bodies,
-//! optionally `Content-Encoding: gzip`.
+//! optionally `Content-Encoding: gzip` or `zstd`.
 //!
 //! Refusals map to 503, 429 with `Retry-After: 1`, and 400. Undecodable bodies get 400, unknown
 //! content types 415. The answer uses the request's encoding (protobuf or JSON).
@@ -76,15 +76,25 @@ where
             format!("unsupported content type {content_type:?}"),
         ));
     };
-    let gzip = headers
+    let content_encoding = headers
         .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let plain: Bytes = if gzip {
+        .map(|v| v.as_bytes().to_ascii_lowercase());
+    let plain: Bytes = if let Some(name @ (b"gzip" | b"zstd")) = content_encoding.as_deref() {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body.as_ref())
-            .take(MAX_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| Rejection(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
+        let read = if name == b"gzip" {
+            flate2::read::GzDecoder::new(body.as_ref())
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+        } else {
+            zstd::stream::read::Decoder::new(body.as_ref())
+                .and_then(|d| d.take(MAX_BODY_BYTES as u64 + 1).read_to_end(&mut out))
+        };
+        read.map_err(|e| {
+            Rejection(
+                StatusCode::BAD_REQUEST,
+                format!("bad {} body: {e}", String::from_utf8_lossy(name)),
+            )
+        })?;
         if out.len() > MAX_BODY_BYTES {
             return Err(Rejection(
                 StatusCode::PAYLOAD_TOO_LARGE,

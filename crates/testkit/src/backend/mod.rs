@@ -170,6 +170,8 @@ pub struct HeaderSummary {
     pub authorization_present: bool,
     /// Whether `authorization` equalled `Bearer test-token`.
     pub authorization_is_test_token: bool,
+    /// How the body was compressed: `grpc-encoding` or `Content-Encoding`, if sent.
+    pub content_encoding: Option<String>,
 }
 
 impl HeaderSummary {
@@ -187,6 +189,12 @@ impl HeaderSummary {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             authorization_present: auth.is_some(),
             authorization_is_test_token: auth.is_some_and(|v| v.as_bytes() == b"Bearer test-token"),
+            content_encoding: headers
+                .get(match transport {
+                    Transport::Grpc => "grpc-encoding",
+                    Transport::Http => "content-encoding",
+                })
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         }
     }
 }
