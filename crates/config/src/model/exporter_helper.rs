@@ -35,12 +35,12 @@ impl Compression {
 }
 
 /// `compression_params:` as otelcol's `configcompression.CompressionParams`: the level of the
-/// chosen compression. `level: 0` or no key means the compression's default (otelcol treats
-/// 0 the same way).
+/// chosen compression. `level: 0` or no key means otelspool's default for it (gzip 1, zstd
+/// 1; otelcol's gzip default is 6, which `-1` selects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompressionParams {
-    /// gzip: -1 (default, 6), 0 (stored, no compression) or 1 (fastest) to 9 (smallest);
+    /// gzip: -1 (zlib's default, 6), 0 (otelspool's default, 1) or 1 (fastest) to 9 (smallest);
     /// zstd: any level, clamped to what the library supports (1 fastest ... 22; negative
     /// levels are zstd's faster-than-1 modes).
     #[serde(default)]
