@@ -50,6 +50,7 @@
 
 mod error;
 mod format;
+mod index;
 mod io;
 mod queue;
 mod recovery;
@@ -60,4 +61,4 @@ mod writer;
 pub use error::{AppendError, OpenError};
 pub use io::{QueueIo, RealIo};
 pub use queue::{BatchLimits, Entry, Queue, QueueOptions, WhenFull};
-pub use stats::{QueueCounters, QueueStats, RecoveryReport};
+pub use stats::{IndexStats, QueueCounters, QueueStats, RecoveryReport};
