@@ -78,6 +78,9 @@ pub struct IndexStats {
     pub segments: u64,
     /// Segments, other than the one being appended to, whose records are indexed.
     pub indexed_segments: u64,
+    /// Of those, segments whose live records are all in flight: kept indexed for their
+    /// acknowledgements, outside the window (bounded by what consumers hold in flight).
+    pub in_flight_segments: u64,
     /// Segments kept as a summary (counts exact).
     pub summarized_segments: u64,
     /// Segments found at open and not read yet (counts are upper bounds).

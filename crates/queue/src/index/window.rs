@@ -3,6 +3,7 @@
 //! summary and its per-record entries. No I/O here: the indexer reads files unlocked and
 //! applies what it read with these, under the state lock.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -25,12 +26,21 @@ pub(crate) enum Step {
 }
 
 impl State {
-    /// The first ids of the segments in the window: the oldest inactive ones with live
-    /// records, at least `MIN_WINDOW_SEGMENTS` and up to `window_bytes` of files.
+    /// The first ids of the segments in the window: the oldest inactive ones with unread
+    /// records, at least `MIN_WINDOW_SEGMENTS` and up to `window_bytes` of files. An indexed
+    /// segment whose records are all in flight stays indexed (acknowledgements need its
+    /// entries) but does not count, so consumers holding batches never stall the others; such
+    /// segments are bounded by what consumers hold in flight.
     pub fn window(&self, window_bytes: u64) -> Vec<u64> {
+        let unread: HashSet<u64> = self
+            .entries
+            .iter()
+            .filter(|e| e.state == EntryState::Unread)
+            .map(|e| e.segment)
+            .collect();
         let (mut out, mut bytes) = (Vec::new(), 0u64);
         for (&id, s) in &self.segments {
-            if s.active || s.live == 0 {
+            if s.active || s.live == 0 || (s.summary().is_none() && !unread.contains(&id)) {
                 continue;
             }
             if out.len() >= MIN_WINDOW_SEGMENTS && bytes >= window_bytes {

@@ -215,10 +215,21 @@ impl Queue {
             indexed_entries: st.entries.len() as u64,
             ..IndexStats::default()
         };
-        for seg in st.segments.values() {
+        let unread: std::collections::HashSet<u64> = st
+            .entries
+            .iter()
+            .filter(|e| e.state == EntryState::Unread)
+            .map(|e| e.segment)
+            .collect();
+        for (id, seg) in &st.segments {
             s.segments += 1;
             match seg.summary() {
-                None if !seg.active => s.indexed_segments += 1,
+                None if !seg.active => {
+                    s.indexed_segments += 1;
+                    if seg.live > 0 && !unread.contains(id) {
+                        s.in_flight_segments += 1;
+                    }
+                }
                 None => {}
                 Some(sum) if sum.scanned => s.summarized_segments += 1,
                 Some(_) => s.unscanned_segments += 1,
