@@ -10,6 +10,9 @@
 //!   drops whole oldest segments and counts them). Space comes back as segments drain.
 //! - Damage on disk is detected by checksums, skipped, counted and logged; it never stops
 //!   the queue from opening or serving.
+//! - Opening does not read the backlog (`Queue::open_background`): appends are accepted at
+//!   once, and a background thread indexes the segments found, handing them to consumers in id
+//!   order. Per-record memory covers a bounded window of segments, not the backlog (`index`).
 //!
 //! # On-disk format (version 1, little-endian)
 //! A queue directory holds:

@@ -55,6 +55,10 @@ impl State {
     /// The next step: index a summarized segment of the window; else scan the segment
     /// `first_scan` (the newest at open) or the oldest one not scanned yet.
     pub fn next_step(&self, window_bytes: u64, first_scan: Option<u64>) -> Step {
+        // The usual case once the backlog is indexed: nothing is summarized.
+        if self.segments.values().all(|s| s.summary().is_none()) {
+            return Step::Idle;
+        }
         let window = self.window(window_bytes);
         for &id in &window {
             if let Some(sum) = self.segments.get(&id).and_then(SegmentMeta::summary) {
@@ -103,6 +107,15 @@ impl State {
     /// Turns indexed segments outside the window back into summaries, when every record in
     /// them is unread (nothing in flight or done that a summary could not express).
     pub fn unindex_outside(&mut self, window_bytes: u64) {
+        // The usual case when the backend keeps up: no more indexed segments than the minimum.
+        let indexed = self
+            .segments
+            .values()
+            .filter(|s| !s.active && s.live > 0 && s.summary().is_none())
+            .count();
+        if indexed <= MIN_WINDOW_SEGMENTS {
+            return;
+        }
         let window = self.window(window_bytes);
         let candidates: Vec<u64> = self
             .segments
