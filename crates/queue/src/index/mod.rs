@@ -34,6 +34,9 @@
 //! as before. Under `open_background` the segment is retried every second, with a warning; its
 //! records stay queued meanwhile.
 //!
+//! Reads yield to appends: while an append waits for its answer, the next segment read is held
+//! back (up to 20 ms each), so a restart's first acknowledgements do not wait behind them.
+//!
 //! Hand-written: the indexing is one loop over the queue's own state; no crate applies.
 
 mod progress;
@@ -44,6 +47,7 @@ pub(crate) use window::Step;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::OpenError;
@@ -57,6 +61,10 @@ use crate::writer::Command;
 const TICK: Duration = Duration::from_millis(100);
 /// How long a failed read waits before it is retried (under `open_background`).
 const RETRY: Duration = Duration::from_secs(1);
+/// Longest the indexer holds a read back while appends wait for their answer.
+const YIELD_MAX: Duration = Duration::from_millis(20);
+/// How often it looks again meanwhile.
+const YIELD_POLL: Duration = Duration::from_millis(1);
 
 /// How the thread treats an I/O error while the first scan is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +105,7 @@ pub(crate) fn run(inner: Arc<Inner>, newest: Option<u64>, mut on_error: OnError)
             }
             step
         };
+        yield_to_appends(&inner);
         let result = match step {
             Step::Scan { first_id, index } => {
                 let r = scan(&inner, first_id, index);
@@ -140,6 +149,16 @@ pub(crate) fn run(inner: Arc<Inner>, newest: Option<u64>, mut on_error: OnError)
 }
 
 type StepResult = Result<Option<SegmentMeta>, OpenError>;
+
+/// Holds the next segment read back (for at most `YIELD_MAX`) while appends wait for their
+/// answer: a multi-megabyte read queued ahead of their fsync would delay the acknowledgement
+/// (the block layer serves reads first), which matters most right after a restart.
+fn yield_to_appends(inner: &Inner) {
+    let started = Instant::now();
+    while inner.appending.load(Ordering::Relaxed) > 0 && started.elapsed() < YIELD_MAX {
+        std::thread::sleep(YIELD_POLL);
+    }
+}
 
 /// The segment `first_id` as listed in the table, if it is still there.
 fn listed(inner: &Inner, first_id: u64) -> Option<ListedSegment> {

@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     pub progress: Progress,
     /// The ledger's watermark at open: frames below it are acknowledged.
     pub open_watermark: u64,
+    /// Disk appends waiting for their answer (the indexer yields to them).
+    pub appending: AtomicU64,
     /// The folder's lock file, held (locked) until shutdown.
     dir_lock: Mutex<Option<File>>,
     /// When a failed record read was last logged as a warning (ns since the epoch).

@@ -112,6 +112,7 @@ impl Queue {
             index_wake: Condvar::new(),
             progress,
             open_watermark,
+            appending: AtomicU64::new(0),
             dir_lock: Mutex::new(dir_lock),
             read_warned_at: AtomicU64::new(0),
         });
