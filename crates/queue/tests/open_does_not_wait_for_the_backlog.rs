@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
 use common::*;
-use otelspool_queue::{Queue, QueueIo};
+use otelspool_queue::{Queue, QueueIo, WhenFull};
 
 /// Holds every whole-file read of a segment (what the indexer does) while `held` is set, and
 /// counts the ones that went through.
@@ -158,5 +158,52 @@ async fn the_background_scan_cuts_a_torn_tail_and_reports_it() {
     assert_eq!(report.truncated_bytes, 15, "{report:?}");
     assert_eq!(report.entries, 50);
     assert_eq!(q.stats().disk_bytes, segment_bytes(dir.path()));
+    q.shutdown();
+}
+
+/// Scenario: a full queue with `when_full: drop_oldest` is opened in the background with every
+/// segment read blocked, and a record is appended that needs room.
+/// Guarantees: the append is acknowledged by dropping whole oldest segments that were never
+/// read, counted as dropped entries; once the reads go through, exactly the records not
+/// dropped come back, in order, then the new one, and every record is either delivered or
+/// counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_oldest_drops_segments_not_read_yet_and_counts_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fill(dir.path(), 200).await;
+    let io = GatedIo::held();
+    let mut o = opts(dir.path());
+    o.io = io.clone();
+    o.when_full = WhenFull::DropOldest;
+    o.max_bytes = segment_bytes(dir.path()) + 200;
+    o.segment_bytes = 4096;
+    let q = Queue::open_background(o).expect("open");
+    let new = Bytes::from(vec![b'n'; 1000]);
+    let id = q
+        .append(1, new.clone())
+        .await
+        .expect("room made by dropping");
+    assert_eq!(
+        io.segment_reads.load(Ordering::SeqCst),
+        0,
+        "a segment was read"
+    );
+    let dropped = q.counters().dropped_entries;
+    assert!(dropped > 0, "nothing dropped");
+    io.release();
+    let got: Vec<(u64, Bytes)> = drain(&q)
+        .await
+        .into_iter()
+        .map(|e| (e.id, e.payload))
+        .collect();
+    let first = 200 - (got.len() as u64 - 1);
+    let mut want: Vec<(u64, Bytes)> = (first..200).map(|i| (i, payload(i))).collect();
+    want.push((id, new));
+    assert_eq!(got, want);
+    assert_eq!(
+        dropped + got.len() as u64,
+        201,
+        "a record neither delivered nor counted"
+    );
     q.shutdown();
 }
