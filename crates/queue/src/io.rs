@@ -89,6 +89,11 @@ pub trait QueueIo: Send + Sync + Debug {
         std::fs::create_dir_all(dir)
     }
 
+    /// The size of the file at `path` (a segment listed at open, without reading it).
+    fn file_size(&self, path: &Path) -> std::io::Result<u64> {
+        Ok(std::fs::metadata(path)?.len())
+    }
+
     /// The paths of the entries in `dir`.
     fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::read_dir(dir)?

@@ -10,6 +10,9 @@
 //!   drops whole oldest segments and counts them). Space comes back as segments drain.
 //! - Damage on disk is detected by checksums, skipped, counted and logged; it never stops
 //!   the queue from opening or serving.
+//! - Opening does not read the backlog (`Queue::open_background`): appends are accepted at
+//!   once, and a background thread indexes the segments found, handing them to consumers in id
+//!   order. Per-record memory covers a bounded window of segments, not the backlog (`index`).
 //!
 //! # On-disk format (version 1, little-endian)
 //! A queue directory holds:
@@ -50,6 +53,7 @@
 
 mod error;
 mod format;
+mod index;
 mod io;
 mod queue;
 mod recovery;
@@ -60,4 +64,4 @@ mod writer;
 pub use error::{AppendError, OpenError};
 pub use io::{QueueIo, RealIo};
 pub use queue::{BatchLimits, Entry, Queue, QueueOptions, WhenFull};
-pub use stats::{QueueCounters, QueueStats, RecoveryReport};
+pub use stats::{IndexStats, QueueCounters, QueueStats, RecoveryReport};

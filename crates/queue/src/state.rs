@@ -1,5 +1,12 @@
-//! The queue's in-memory index: one small entry per unacknowledged record, the segment table,
-//! and the counters derived from them. All mutation happens under one mutex held briefly.
+//! The queue's in-memory index: the segment table, one small entry per unacknowledged record
+//! of the segments that are indexed (see `crate::index` for which ones), and the counters
+//! derived from them. All mutation happens under one mutex held briefly.
+//!
+//! Invariant: `entries` holds, in id order, the live records of every `Indexed` segment and of
+//! no other; a `Summary` segment's live records are counted in the totals (`live_entries`,
+//! `live_items`, `payload_bytes`) through its summary. Readers never hand out an entry at or
+//! above the first live summary's ids ([`State::index_gap`]), and the watermark never passes
+//! it, so records are handed out and acknowledged in the same order as if all were indexed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -41,12 +48,61 @@ pub(crate) struct EntryMeta {
 #[derive(Debug)]
 pub(crate) struct SegmentMeta {
     pub path: PathBuf,
-    pub reader: Arc<File>,
+    /// Open for reading while the segment is indexed.
+    pub reader: Option<Arc<File>>,
     pub file_len: u64,
-    /// Entries in this segment that are not done.
+    /// Entries in this segment that are not done (for a summary not yet scanned, at most this).
     pub live: u64,
     /// The segment being appended to.
     pub active: bool,
+    /// Whether its records have entries in `State::entries`.
+    pub index: SegmentIndex,
+}
+
+impl SegmentMeta {
+    /// A segment the writer has just created: indexed, empty, appended to.
+    pub fn new_active(path: PathBuf, reader: Arc<File>, file_len: u64) -> Self {
+        SegmentMeta {
+            path,
+            reader: Some(reader),
+            file_len,
+            live: 0,
+            active: true,
+            index: SegmentIndex::Indexed,
+        }
+    }
+
+    /// The summary, when the segment is not indexed.
+    pub fn summary(&self) -> Option<&Summary> {
+        match &self.index {
+            SegmentIndex::Summary(s) => Some(s),
+            SegmentIndex::Indexed => None,
+        }
+    }
+}
+
+/// How a segment's records are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SegmentIndex {
+    /// Each live record has an entry in `State::entries`.
+    Indexed,
+    /// Only counted: no entries in memory.
+    Summary(Summary),
+}
+
+/// What is known of a segment whose records are not indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Read since open: the counts are exact. Otherwise `live` and `payload_bytes` are upper
+    /// bounds from its ids and size, and `items` is unknown (0).
+    pub scanned: bool,
+    /// Items in its live records.
+    pub items: u64,
+    /// Payload bytes of its live records.
+    pub payload_bytes: u64,
+    /// Its live records are the valid frames with ids in `from..end`.
+    pub from: u64,
+    pub end: u64,
 }
 
 /// Everything behind the queue's mutex.
@@ -58,6 +114,9 @@ pub(crate) struct State {
     pub segments: BTreeMap<u64, SegmentMeta>,
     /// The next id to assign (the writer assigns ids before the frames are synced).
     pub next_id: u64,
+    /// While the newest segment found at open is not scanned: an id above any it can hold,
+    /// which the writer jumps to before assigning ids (`settle_next_id`).
+    pub next_id_bound: Option<u64>,
     /// One past the last published id: entries below it are visible to readers. Ids between
     /// this and `next_id` are being written and must be neither skipped by readers nor
     /// counted as acknowledged.
@@ -134,7 +193,8 @@ impl State {
         self.counters.dropped_entries += 1;
     }
 
-    /// Drops done entries from the front and moves the watermark.
+    /// Drops done entries from the front and moves the watermark, never past a record that
+    /// is not indexed yet.
     pub fn compact_front(&mut self) {
         while self
             .entries
@@ -143,7 +203,17 @@ impl State {
         {
             self.entries.pop_front();
         }
-        self.watermark = self.entries.front().map_or(self.published_end, |e| e.id);
+        let front = self.entries.front().map_or(self.published_end, |e| e.id);
+        self.watermark = self.index_gap().map_or(front, |gap| gap.min(front));
+    }
+
+    /// The lowest id a live record that is not indexed may have: readers stop below it and
+    /// the watermark does not pass it. `None` when every live record is indexed.
+    pub fn index_gap(&self) -> Option<u64> {
+        self.segments
+            .values()
+            .filter(|s| s.live > 0)
+            .find_map(|s| s.summary().map(|sum| sum.from))
     }
 
     /// Index of the first unread entry, advancing the cursor past finished ones.
@@ -155,8 +225,22 @@ impl State {
         idx
     }
 
-    /// Removes a segment from the table; returns it so the caller can delete the file.
+    /// Removes a segment from the table; returns it so the caller can delete the file. A
+    /// summarized segment that still holds live records is being dropped (`drop_oldest`): they
+    /// leave the totals and are counted as dropped.
     pub fn take_segment(&mut self, first_id: u64) -> Option<SegmentMeta> {
-        self.segments.remove(&first_id)
+        let seg = self.segments.remove(&first_id)?;
+        if let Some(sum) = seg.summary()
+            && seg.live > 0
+        {
+            self.live_entries = self.live_entries.saturating_sub(seg.live);
+            self.live_items = self.live_items.saturating_sub(sum.items);
+            self.payload_bytes = self.payload_bytes.saturating_sub(sum.payload_bytes);
+            self.counters.dropped_items += sum.items;
+            self.counters.dropped_entries += seg.live;
+            self.ledger_dirty = true;
+            self.compact_front();
+        }
+        Some(seg)
     }
 }

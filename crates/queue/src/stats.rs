@@ -69,3 +69,22 @@ impl RecoveryReport {
         self.skipped_bytes > 0 || self.truncated_bytes > 0 || self.bad_segments > 0
     }
 }
+
+/// How much of a queue is indexed in memory: per-record entries exist only for the segments
+/// in the index window (and the one being appended to); the others are summarized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Segment files in the queue.
+    pub segments: u64,
+    /// Segments, other than the one being appended to, whose records are indexed.
+    pub indexed_segments: u64,
+    /// Of those, segments whose live records are all in flight: kept indexed for their
+    /// acknowledgements, outside the window (bounded by what consumers hold in flight).
+    pub in_flight_segments: u64,
+    /// Segments kept as a summary (counts exact).
+    pub summarized_segments: u64,
+    /// Segments found at open and not read yet (counts are upper bounds).
+    pub unscanned_segments: u64,
+    /// Per-record index entries held in memory.
+    pub indexed_entries: u64,
+}

@@ -1,5 +1,7 @@
 //! Opens an exporter's durable queue for one signal from its `sending_queue` and
 //! `file_storage` settings: `<directory>/<exporter id>/<signal>/`, plus its dead-letter file.
+//! The queue opens without reading its backlog (`Queue::open_background`); what recovery
+//! finds is logged when the background scan is done.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,7 +75,9 @@ pub(super) async fn open_queue(
             fs.directory.display()
         )));
     }
-    let (queue, report) = tokio::task::spawn_blocking(move || Queue::open(opts))
+    // Returns once appends can be acknowledged; the backlog is indexed in the background, so
+    // receivers listen at once whatever its size.
+    let queue = tokio::task::spawn_blocking(move || Queue::open_background(opts))
         .await
         .map_err(|e| BuildError::Invalid(format!("queue open task failed: {e}")))?
         .map_err(|source| BuildError::Queue {
@@ -81,9 +85,14 @@ pub(super) async fn open_queue(
             signal,
             source,
         })?;
-    if report.found_damage() {
-        tracing::warn!(exporter = %eid, %signal, ?report, "queue had damaged data; it was skipped and everything else will be delivered");
-    }
+    let recovering = queue.clone();
+    let (exporter, damaged_signal) = (eid.to_string(), signal);
+    tokio::spawn(async move {
+        let report = recovering.recovered().await;
+        if report.found_damage() {
+            tracing::warn!(exporter = %exporter, signal = %damaged_signal, ?report, "queue had damaged data; it was skipped and everything else will be delivered");
+        }
+    });
     Ok((
         queue,
         DeadLetter::new(dir.map(|d| d.join("dead-letter.bin"))),

@@ -104,6 +104,25 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Sends SIGKILL (no shutdown of any kind), waits for the exit, and returns stdout and
+    /// stderr.
+    pub fn kill9(mut self) -> (String, String) {
+        self.child.kill().expect("SIGKILL otelspool");
+        let _ = self.child.wait();
+        let take = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().expect("output reader"))
+                .unwrap_or_default()
+        };
+        (take(self.stdout.take()), take(self.stderr.take()))
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -33,12 +33,11 @@ impl Queue {
         if deletable.is_empty() {
             return;
         }
-        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = writer.as_ref() {
-            for seg in deletable {
-                let _ = w.send(Command::Delete(seg));
-            }
+        for seg in deletable {
+            self.inner.send(Command::Delete(seg));
         }
+        // The index window moved on: the indexer may index the next segment.
+        self.inner.index_wake.notify_one();
     }
 
     /// Puts in-flight entries back so another consumer sends them (the sender gave up, e.g. on

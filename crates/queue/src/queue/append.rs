@@ -1,6 +1,7 @@
 //! Appending: disk appends go to the I/O thread and wait for its answer; in-memory appends are
 //! admitted here under the state lock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,9 @@ impl Queue {
             return self.append_in_memory(items, payload);
         }
         let (reply, answer) = oneshot::channel();
+        // Counted until answered (or cancelled): the background indexer holds its reads back
+        // meanwhile (`crate::index`), so a restart's first appends are not queued behind them.
+        let _appending = Appending::start(&self.inner.appending);
         let sent = {
             let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             writer.as_ref().map(|w| {
@@ -95,5 +99,21 @@ impl Queue {
         drop(st);
         self.inner.notify.notify_waiters();
         Ok(id)
+    }
+}
+
+/// One disk append waiting for its answer, counted in `Inner::appending` while it lives.
+struct Appending<'a>(&'a AtomicU64);
+
+impl<'a> Appending<'a> {
+    fn start(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Appending(count)
+    }
+}
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

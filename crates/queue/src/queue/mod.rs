@@ -2,7 +2,8 @@
 //! batches (`read.rs`), acknowledge or release (`ack.rs`), stats and shutdown (here).
 //!
 //! All state lives behind one mutex in [`Inner`]; disk writes go through the I/O thread
-//! (`crate::writer`), so no method here blocks on the disk except `open` and `shutdown`.
+//! (`crate::writer`) and segments found at open are read by the indexer thread
+//! (`crate::index`), so no method here blocks on the disk except `open` and `shutdown`.
 
 mod ack;
 mod append;
@@ -13,16 +14,17 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::index::Progress;
 use crate::io::{QueueIo, RealIo};
 use crate::state::{EntryState, State};
-use crate::stats::{QueueCounters, QueueStats, RecoveryReport};
+use crate::stats::{IndexStats, QueueCounters, QueueStats, RecoveryReport};
 use crate::writer::{Command, now_nanos};
 
 /// Smallest segment size used when the byte limit is small.
@@ -57,6 +59,10 @@ pub struct QueueOptions {
     pub cache_bytes: u64,
     /// What to do when full.
     pub when_full: WhenFull,
+    /// Bytes of segment files (beyond the two oldest with live records) whose records are
+    /// indexed in memory, one small entry each; the rest of the backlog is kept as a summary
+    /// per segment (see `crate::index`), so memory does not grow with the backlog.
+    pub index_window_bytes: u64,
     /// How long `open` waits for another process to release the folder's lock
     /// (`file_storage.timeout`; zero: refuse at once).
     pub lock_timeout: Duration,
@@ -76,6 +82,7 @@ impl QueueOptions {
             segment_bytes: 8 * 1024 * 1024,
             cache_bytes: 16 * 1024 * 1024,
             when_full: WhenFull::Block,
+            index_window_bytes: 32 * 1024 * 1024,
             lock_timeout: Duration::ZERO,
             io: Arc::new(RealIo),
         }
@@ -114,8 +121,16 @@ pub(crate) struct Inner {
     pub notify: Notify,
     writer: Mutex<Option<Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// What the last open found on disk.
-    recovery: RecoveryReport,
+    /// The indexer thread, while segments found at open may still need reading.
+    indexer: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the indexer (a reader waits for a segment, a segment was deleted, shutdown).
+    pub index_wake: Condvar,
+    /// What recovery has found on disk so far, final once every segment is scanned.
+    pub progress: Progress,
+    /// The ledger's watermark at open: frames below it are acknowledged.
+    pub open_watermark: u64,
+    /// Disk appends waiting for their answer (the indexer yields to them).
+    pub appending: AtomicU64,
     /// The folder's lock file, held (locked) until shutdown.
     dir_lock: Mutex<Option<File>>,
     /// When a failed record read was last logged as a warning (ns since the epoch).
@@ -127,6 +142,14 @@ impl Inner {
     /// enough to keep serving, so the poison is ignored.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a command to the I/O thread, if it still runs.
+    pub fn send(&self, cmd: Command) {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_ref() {
+            let _ = w.send(cmd);
+        }
     }
 }
 
@@ -171,9 +194,50 @@ impl Queue {
         }
     }
 
-    /// What opening the queue found on disk (damage skipped or cut, entries recovered).
+    /// What recovery has found on disk (damage skipped or cut, entries recovered): final once
+    /// every segment found at open is scanned ([`Queue::recovered`]), so far until then.
     pub fn recovery_report(&self) -> RecoveryReport {
-        self.inner.recovery.clone()
+        self.inner.progress.report()
+    }
+
+    /// The final recovery report, if every segment found at open has been scanned.
+    pub fn recovery_finished(&self) -> Option<RecoveryReport> {
+        self.inner.progress.finished()
+    }
+
+    /// Waits until every segment found at open has been scanned; returns the final report.
+    pub async fn recovered(&self) -> RecoveryReport {
+        self.inner.progress.wait_async().await
+    }
+
+    /// How much of the queue is indexed in memory (see `crate::index`).
+    pub fn index_stats(&self) -> IndexStats {
+        let st = self.inner.lock();
+        let mut s = IndexStats {
+            indexed_entries: st.entries.len() as u64,
+            ..IndexStats::default()
+        };
+        let unread: std::collections::HashSet<u64> = st
+            .entries
+            .iter()
+            .filter(|e| e.state == EntryState::Unread)
+            .map(|e| e.segment)
+            .collect();
+        for (id, seg) in &st.segments {
+            s.segments += 1;
+            match seg.summary() {
+                None if !seg.active => {
+                    s.indexed_segments += 1;
+                    if seg.live > 0 && !unread.contains(id) {
+                        s.in_flight_segments += 1;
+                    }
+                }
+                None => {}
+                Some(sum) if sum.scanned => s.summarized_segments += 1,
+                Some(_) => s.unscanned_segments += 1,
+            }
+        }
+        s
     }
 
     /// Counters of drops, damage and refusals since open.
@@ -181,16 +245,26 @@ impl Queue {
         self.inner.lock().counters.clone()
     }
 
-    /// Stops accepting appends and wakes every reader (they get `None`).
+    /// Stops accepting appends and wakes every reader (they get `None`) and the indexer.
     pub fn close(&self) {
         self.inner.lock().closed = true;
         self.inner.notify.notify_waiters();
+        self.inner.index_wake.notify_all();
     }
 
     /// Closes the queue, writes the ack ledger and stops the I/O thread. Unacknowledged data
     /// stays on disk. Blocking for at most one group commit; call from `spawn_blocking`.
     pub fn shutdown(&self) {
         self.close();
+        let indexer = self
+            .inner
+            .indexer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = indexer {
+            let _ = t.join();
+        }
         let writer = self
             .inner
             .writer

@@ -1,23 +1,25 @@
 //! Opening a queue: creating and locking its folder (waiting up to `lock_timeout` for another
-//! process to let go), reading the ledger, rebuilding the in-memory index from what recovery
-//! found on disk, then starting the I/O thread.
+//! process to let go), reading the ledger, listing the segment files (names and sizes, no
+//! reads), then starting the I/O thread and the indexer thread, which reads the segments in
+//! the background (`crate::index`).
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::{Inner, MIN_SEGMENT_BYTES, Queue, QueueOptions};
 use crate::error::OpenError;
-use crate::format::{self, Ledger};
+use crate::format::{self, FRAME_HEADER_LEN, Ledger, SEGMENT_HEADER_LEN};
+use crate::index::{self, OnError, Progress};
 use crate::io::QueueIo;
-use crate::recovery::{self, Scan};
-use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
+use crate::recovery::{self, ListedSegment};
+use crate::state::{SegmentIndex, SegmentMeta, State, Summary};
 use crate::stats::RecoveryReport;
-use crate::writer::{self, Doomed};
+use crate::writer;
 
 /// Makes the queue folder's own name durable, and its parents' names, before anything in it is
 /// acknowledged. A segment's fsync and its folder's sync make the segment durable *in* the
@@ -50,19 +52,42 @@ fn sync_folder_names(io: &dyn QueueIo, dir: &Path) -> Result<(), OpenError> {
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
 impl Queue {
-    /// Opens (or creates) a queue and recovers whatever its directory holds. Blocking: call it
-    /// at start-up or from `spawn_blocking`. If another process holds the folder, waits up to
-    /// `opts.lock_timeout` for it to let go.
-    pub fn open(mut opts: QueueOptions) -> Result<(Queue, RecoveryReport), OpenError> {
+    /// Opens (or creates) a queue and recovers whatever its directory holds, returning once
+    /// every segment has been scanned, with the final report (what `open_background` plus
+    /// [`Queue::recovered`] give, but an I/O error while scanning fails the open, as it always
+    /// has). Blocking: call it from `spawn_blocking`. If another process holds the folder,
+    /// waits up to `opts.lock_timeout` for it to let go.
+    pub fn open(opts: QueueOptions) -> Result<(Queue, RecoveryReport), OpenError> {
+        let queue = Self::start(opts, OnError::Fail)?;
+        match queue.inner.progress.wait() {
+            Ok(report) => Ok((queue, report)),
+            Err(e) => {
+                queue.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens (or creates) a queue after reading only what an append needs: the folder's lock,
+    /// the ledger and the list of segment files (names and sizes). Appends are accepted at
+    /// once, into a new segment; the segments found are read by a background thread, oldest
+    /// first (see `crate::index`), and consumers get their records in order as they are
+    /// indexed. The recovery report is final once [`Queue::recovered`] returns. Blocking (for
+    /// the folder's lock and a few small reads): call it from `spawn_blocking`.
+    pub fn open_background(opts: QueueOptions) -> Result<Queue, OpenError> {
+        Self::start(opts, OnError::Retry)
+    }
+
+    fn start(mut opts: QueueOptions, on_error: OnError) -> Result<Queue, OpenError> {
         // At least ~16 segments fit under the byte limit, so that drained or dropped data is
         // given back in steps smaller than the limit itself.
         opts.segment_bytes = opts
             .segment_bytes
             .min((opts.max_bytes / 16).max(MIN_SEGMENT_BYTES));
         let mut state = State::default();
-        let mut report = RecoveryReport::default();
         let mut dir_lock = None;
-        let mut doomed = Vec::new();
+        let mut listed = Vec::new();
+        let mut open_watermark = 0;
         if let Some(dir) = &opts.dir {
             let io = &*opts.io;
             io.create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
@@ -71,36 +96,58 @@ impl Queue {
             }
             dir_lock = Some(lock_dir(io, dir, opts.lock_timeout)?);
             let ledger = read_ledger(io, dir)?;
-            let scan = recovery::scan_dir(io, dir, ledger.map_or(0, |l| l.watermark))?;
-            report = scan.report.clone();
-            doomed = rebuild(&mut state, io, ledger, scan)?;
-            if report.entries > 0 || report.found_damage() {
-                tracing::info!(queue = %opts.name, entries = report.entries, items = report.items,
-                    skipped_bytes = report.skipped_bytes, truncated_bytes = report.truncated_bytes,
-                    bad_segments = report.bad_segments, "recovered queue from disk; resending what was not acknowledged");
-            }
+            listed = recovery::list_segments(io, dir).map_err(|e| OpenError::io(dir, e))?;
+            open_watermark = ledger.map_or(0, |l| l.watermark);
+            seed(&mut state, ledger, &listed);
         }
+        let progress = Progress::default();
+        progress.update(|r| r.segments = listed.len() as u64);
         let inner = Arc::new(Inner {
             opts,
             state: Mutex::new(state),
             notify: Notify::new(),
             writer: Mutex::new(None),
             thread: Mutex::new(None),
+            indexer: Mutex::new(None),
+            index_wake: Condvar::new(),
+            progress,
+            open_watermark,
+            appending: AtomicU64::new(0),
             dir_lock: Mutex::new(dir_lock),
             read_warned_at: AtomicU64::new(0),
-            recovery: report.clone(),
         });
-        if inner.opts.dir.is_some() {
-            let (tx, rx) = mpsc::channel();
-            let thread_inner = inner.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("queue-io-{}", inner.opts.name))
-                .spawn(move || writer::run(thread_inner, rx, doomed))
-                .map_err(|e| OpenError::io(Path::new("queue-io thread"), e))?;
-            *inner.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-            *inner.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        if inner.opts.dir.is_none() {
+            inner.progress.finish();
+            return Ok(Queue { inner });
         }
-        Ok((Queue { inner }, report))
+        let (tx, rx) = mpsc::channel();
+        let thread_inner = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("queue-io-{}", inner.opts.name))
+            .spawn(move || writer::run(thread_inner, rx, Vec::new()))
+            .map_err(|e| OpenError::io(Path::new("queue-io thread"), e))?;
+        *inner.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        *inner.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        let queue = Queue { inner };
+        let index_inner = queue.inner.clone();
+        let newest = listed.last().map(|s| s.first_id);
+        let spawned = std::thread::Builder::new()
+            .name(format!("queue-index-{}", queue.inner.opts.name))
+            .spawn(move || index::run(index_inner, newest, on_error));
+        match spawned {
+            Ok(h) => {
+                *queue
+                    .inner
+                    .indexer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(h);
+                Ok(queue)
+            }
+            Err(e) => {
+                queue.shutdown();
+                Err(OpenError::io(index::thread_path(), e))
+            }
+        }
     }
 }
 
@@ -137,62 +184,53 @@ fn read_ledger(io: &dyn QueueIo, dir: &Path) -> Result<Option<Ledger>, OpenError
     }
 }
 
-/// Fills `state` from the ledger and the scan; returns the segment files that hold nothing
-/// to deliver, for the I/O thread to delete (after the ledger covers their ids).
-fn rebuild(
-    state: &mut State,
-    io: &dyn QueueIo,
-    ledger: Option<Ledger>,
-    scan: Scan,
-) -> Result<Vec<Doomed>, OpenError> {
-    state.next_id = scan
-        .max_id
-        .map_or(0, |m| m + 1)
-        .max(ledger.map_or(0, |l| l.next_id.max(l.watermark)));
+/// Fills `state` from the ledger and the folder listing alone: every segment is a summary
+/// not scanned yet, counted with the most records its ids and size allow (see `crate::index`).
+fn seed(state: &mut State, ledger: Option<Ledger>, listed: &[ListedSegment]) {
+    let watermark = ledger.map_or(0, |l| l.watermark);
+    state.next_id = ledger.map_or(0, |l| l.next_id.max(l.watermark));
     state.ledger_next_id = ledger.map_or(0, |l| l.next_id);
-    let mut doomed = Vec::new();
-    for seg in scan.segments {
-        state.disk_bytes += seg.file_len;
-        if seg.frames.is_empty() {
-            doomed.push(Doomed {
-                path: seg.path,
-                file_len: seg.file_len,
-            });
-            continue;
-        }
-        let reader = Arc::new(
-            io.open_read(&seg.path)
-                .map_err(|e| OpenError::io(&seg.path, e))?,
-        );
-        for f in &seg.frames {
-            state.entries.push_back(EntryMeta {
-                id: f.id,
-                appended_at: f.appended_at,
-                items: f.items,
-                len: f.len,
-                segment: seg.first_id,
-                offset: f.offset,
-                state: EntryState::Unread,
-                payload: None,
-            });
-            state.live_entries += 1;
-            state.live_items += u64::from(f.items);
-            state.payload_bytes += u64::from(f.len);
-        }
+    // Frames are at least a header long, and ids rise by one per frame within a segment.
+    let most_frames =
+        |s: &ListedSegment| s.file_len.saturating_sub(SEGMENT_HEADER_LEN) / FRAME_HEADER_LEN as u64;
+    state.next_id_bound = listed
+        .last()
+        .map(|s| s.first_id.saturating_add(most_frames(s) + 1))
+        .filter(|&b| b > state.next_id);
+    for (i, s) in listed.iter().enumerate() {
+        let from = s.first_id.max(watermark);
+        let live = match listed.get(i + 1) {
+            Some(next) => most_frames(s).min(next.first_id.saturating_sub(from)),
+            None => most_frames(s),
+        };
+        let payload_bytes = if live == 0 {
+            0
+        } else {
+            s.file_len.saturating_sub(SEGMENT_HEADER_LEN)
+        };
+        state.disk_bytes += s.file_len;
+        state.live_entries += live;
+        state.payload_bytes += payload_bytes;
         state.segments.insert(
-            seg.first_id,
+            s.first_id,
             SegmentMeta {
-                path: seg.path,
-                reader,
-                file_len: seg.file_len,
-                live: seg.frames.len() as u64,
+                path: s.path.clone(),
+                reader: None,
+                file_len: s.file_len,
+                live,
                 active: false,
+                index: SegmentIndex::Summary(Summary {
+                    scanned: false,
+                    items: 0,
+                    payload_bytes,
+                    from,
+                    end: u64::MAX,
+                }),
             },
         );
     }
     state.published_end = state.next_id;
-    state.watermark = state.entries.front().map_or(state.next_id, |e| e.id);
+    state.compact_front();
     state.cursor_id = state.watermark;
     state.ledger_dirty = true;
-    Ok(doomed)
 }

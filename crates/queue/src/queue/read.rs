@@ -1,5 +1,7 @@
 //! Reading batches: pick the oldest unread entries within the batch limits (`take`), read the
 //! payloads that are not cached from their segment files (`load`), and skip damaged records.
+//! Only indexed records are taken, and none above a segment still waiting to be indexed, so
+//! the order is the records' id order (see `crate::index`).
 //!
 //! A record that fails its checksum (or is cut short) is damaged: counted, logged and finished
 //! so it never blocks the queue. A record whose read fails with an I/O error is not damaged:
@@ -59,11 +61,17 @@ impl Queue {
         if st.closed {
             return Take::Closed;
         }
-        let Some(start) = st.first_unread() else {
+        // Records at or above a segment not indexed yet wait for it (see `crate::index`).
+        let gap = st.index_gap();
+        if gap.is_some() {
+            self.inner.index_wake.notify_one();
+        }
+        let gap = gap.unwrap_or(u64::MAX);
+        let Some(start) = st.first_unread().filter(|&i| st.entries[i].id < gap) else {
             return Take::Wait(None);
         };
         let mut avail = 0u64;
-        for e in st.entries.range(start..) {
+        for e in st.entries.range(start..).take_while(|e| e.id < gap) {
             if e.state == EntryState::Unread {
                 avail += u64::from(e.items);
                 if avail >= limits.min_items {
@@ -83,6 +91,9 @@ impl Queue {
         let (mut items, mut bytes, mut taken) = (0u64, 0u64, Vec::new());
         for i in start..st.entries.len() {
             let e = &st.entries[i];
+            if e.id >= gap {
+                break;
+            }
             if e.state != EntryState::Unread {
                 continue;
             }
@@ -109,7 +120,7 @@ impl Queue {
             out.push((e.id, e.items, e.appended_at, source));
         }
         st.in_flight += out.len() as u64;
-        let reader_of = |seg: u64| st.segments.get(&seg).map(|s| s.reader.clone());
+        let reader_of = |seg: u64| st.segments.get(&seg).and_then(|s| s.reader.clone());
         let out = out
             .into_iter()
             .map(|(id, items, at, src)| {

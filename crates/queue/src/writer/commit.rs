@@ -119,6 +119,8 @@ fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
         }
     }
     st.compact_front();
+    // A segment that is not indexed has its records dropped by taking it out of the table.
+    let taken = st.take_segment(victim);
     let entries = st.counters.dropped_entries - before.dropped_entries;
     let items = st.counters.dropped_items - before.dropped_items;
     tracing::warn!(
@@ -127,7 +129,7 @@ fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
         reason = "queue full (when_full: drop_oldest)",
         "dropped the oldest queued data to make room"
     );
-    st.take_segment(victim)
+    taken
 }
 
 type GroupError = (std::io::Error, Vec<Pending>);

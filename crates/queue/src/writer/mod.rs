@@ -189,6 +189,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>, doomed: Vec<Doomed>)
         // A drained active segment gives its space back before new data is admitted.
         w.retire_drained_active();
         if !appends.is_empty() {
+            w.inner.lock().settle_next_id();
             w.commit_group(appends);
         }
         if stop || last_tick.elapsed() >= LEDGER_INTERVAL {

@@ -145,13 +145,7 @@ impl Writer {
         let mut st = self.inner.lock();
         st.segments.insert(
             first_id,
-            SegmentMeta {
-                path,
-                reader: Arc::new(reader),
-                file_len: SEGMENT_HEADER_LEN,
-                live: 0,
-                active: true,
-            },
+            SegmentMeta::new_active(path, Arc::new(reader), SEGMENT_HEADER_LEN),
         );
         st.disk_bytes += SEGMENT_HEADER_LEN;
         Ok(Active {
