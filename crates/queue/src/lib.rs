@@ -51,6 +51,7 @@
 mod error;
 mod format;
 mod io;
+mod observer;
 mod queue;
 mod recovery;
 mod state;
@@ -59,5 +60,6 @@ mod writer;
 
 pub use error::{AppendError, OpenError};
 pub use io::{QueueIo, RealIo};
+pub use observer::{Peek, QueueObserver, peek_dir};
 pub use queue::{BatchLimits, Entry, Queue, QueueOptions, WhenFull};
 pub use stats::{QueueCounters, QueueStats, RecoveryReport};

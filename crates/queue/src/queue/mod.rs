@@ -62,6 +62,9 @@ pub struct QueueOptions {
     pub lock_timeout: Duration,
     /// Every filesystem call the queue makes (tests inject faults here).
     pub io: Arc<dyn QueueIo>,
+    /// A record-level observer (the job ledger): retention of acknowledged segments and the
+    /// records `drop_oldest` deletes. `None`: no retention, no extra work.
+    pub observer: Option<Arc<dyn crate::QueueObserver>>,
 }
 
 impl QueueOptions {
@@ -78,6 +81,7 @@ impl QueueOptions {
             when_full: WhenFull::Block,
             lock_timeout: Duration::ZERO,
             io: Arc::new(RealIo),
+            observer: None,
         }
     }
 }
@@ -174,6 +178,19 @@ impl Queue {
     /// What opening the queue found on disk (damage skipped or cut, entries recovered).
     pub fn recovery_report(&self) -> RecoveryReport {
         self.inner.recovery.clone()
+    }
+
+    /// Every id below this is acknowledged or dropped (the ack ledger's watermark, in memory).
+    pub fn done_below(&self) -> u64 {
+        self.inner.lock().watermark
+    }
+
+    /// Deletes the kept segments the observer has released since (see [`crate::QueueObserver`]).
+    pub fn release_retained(&self) {
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_ref() {
+            let _ = w.send(Command::ReleaseRetained);
+        }
     }
 
     /// Counters of drops, damage and refusals since open.

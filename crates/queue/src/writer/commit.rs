@@ -14,8 +14,9 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 impl Writer {
     pub(super) fn commit_group(&mut self, appends: Vec<Request>) {
         let (accepted, to_delete) = admit(&self.inner, appends);
-        for seg in to_delete {
-            self.delete(seg.into());
+        for (seg, dropped) in to_delete {
+            self.hand_to_observer(&seg, dropped);
+            self.delete_now(seg.into());
         }
         if accepted.is_empty() {
             return;
@@ -53,8 +54,43 @@ impl Writer {
     }
 }
 
+/// An unread record `drop_oldest` removed: id, offset in its segment, length, cached bytes.
+type DroppedRef = (u64, u64, u32, Option<bytes::Bytes>);
+
+impl Writer {
+    /// Gives the observer (if any) the records `drop_oldest` removed from `seg`, read back
+    /// from the file when not cached, before the file is deleted. A record that cannot be read
+    /// back is logged and left out.
+    fn hand_to_observer(&self, seg: &SegmentMeta, dropped: Vec<DroppedRef>) {
+        let Some(observer) = &self.inner.opts.observer else {
+            return;
+        };
+        let io = &self.inner.opts.io;
+        let mut records = Vec::with_capacity(dropped.len());
+        for (id, offset, len, cached) in dropped {
+            let payload = match cached {
+                Some(p) => p,
+                None => {
+                    let mut buf = vec![0u8; len as usize];
+                    let at = offset + FRAME_HEADER_LEN as u64;
+                    if let Err(e) = io.read_at(&seg.reader, &mut buf, at) {
+                        tracing::warn!(id, error = %e, "could not read back a dropped record for the job ledger; its job's dropped count misses it");
+                        continue;
+                    }
+                    bytes::Bytes::from(buf)
+                }
+            };
+            records.push((id, payload));
+        }
+        observer.dropping(&records);
+    }
+}
+
+/// Segments `drop_oldest` emptied, with the unread records it dropped from them.
+type Dropped = Vec<(SegmentMeta, Vec<DroppedRef>)>;
+
 /// Checks the limits under the lock, makes room when `drop_oldest`, assigns ids.
-fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMeta>) {
+fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Dropped) {
     let opts = &inner.opts;
     let mut st = inner.lock();
     let mut reserved_bytes = 0u64;
@@ -73,11 +109,11 @@ fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMet
         };
         if !fits(&st, reserved_bytes, reserved_entries) && opts.when_full == WhenFull::DropOldest {
             while !fits(&st, reserved_bytes, reserved_entries) {
-                match drop_oldest_segment(&mut st) {
-                    Some(seg) => {
+                match drop_oldest_segment(&mut st, opts.observer.is_some()) {
+                    Some((seg, dropped)) => {
                         // Counted as freed now; the I/O thread (this one) deletes it below.
                         st.disk_bytes = st.disk_bytes.saturating_sub(seg.file_len);
-                        to_delete.push(SegmentMeta { file_len: 0, ..seg });
+                        to_delete.push((SegmentMeta { file_len: 0, ..seg }, dropped));
                     }
                     None => break,
                 }
@@ -105,16 +141,22 @@ fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMet
     (accepted, to_delete)
 }
 
-/// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending).
-fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
+/// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending); with
+/// `observed`, also returns where the unread ones were.
+fn drop_oldest_segment(st: &mut State, observed: bool) -> Option<(SegmentMeta, Vec<DroppedRef>)> {
     let victim = st
         .segments
         .iter()
         .find(|(_, s)| !s.active)
         .map(|(&id, _)| id)?;
     let before = st.counters.clone();
+    let mut dropped = Vec::new();
     for i in 0..st.entries.len() {
         if st.entries[i].segment == victim {
+            let e = &st.entries[i];
+            if observed && e.state == EntryState::Unread {
+                dropped.push((e.id, e.offset, e.len, e.payload.clone()));
+            }
             st.drop_entry(i);
         }
     }
@@ -127,7 +169,7 @@ fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
         reason = "queue full (when_full: drop_oldest)",
         "dropped the oldest queued data to make room"
     );
-    st.take_segment(victim)
+    st.take_segment(victim).map(|seg| (seg, dropped))
 }
 
 type GroupError = (std::io::Error, Vec<Pending>);
