@@ -73,7 +73,10 @@ fn every_key_loads() {
     assert_eq!(l.retention, Duration::from_secs(3600));
     assert_eq!(l.complete_after, Duration::from_secs(5));
     assert_eq!(l.snapshot_interval, Duration::from_millis(200));
-    assert_eq!(l.directory.as_deref(), Some(std::path::Path::new("/tmp/ledger")));
+    assert_eq!(
+        l.directory.as_deref(),
+        Some(std::path::Path::new("/tmp/ledger"))
+    );
 }
 
 /// Scenario: a misspelt key and a zero job limit.

@@ -164,9 +164,7 @@ pub(crate) fn decode(root: Value, diags: &mut Diagnostics<'_>) -> Decoded {
                 .map(ExtensionConfig::HealthCheck),
             "bearertokenauth" => decode_component(v, &path, BEARERTOKENAUTH_RULES, diags)
                 .map(ExtensionConfig::BearerTokenAuth),
-            "job_ledger" => {
-                decode_component(v, &path, &[], diags).map(ExtensionConfig::JobLedger)
-            }
+            "job_ledger" => decode_component(v, &path, &[], diags).map(ExtensionConfig::JobLedger),
             _ => continue,
         };
         match decoded {

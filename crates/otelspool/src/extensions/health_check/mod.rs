@@ -11,6 +11,7 @@
 //! The verdict is decided in [`verdict`] only; this module gathers the figures and renders.
 //! [`probe`] is the client `otelspool healthcheck` uses.
 
+mod jobs;
 pub mod probe;
 mod server;
 mod status;
@@ -47,6 +48,7 @@ pub struct Health {
     started: Instant,
     checks: Option<DeliveryChecks>,
     watch: Arc<Watch>,
+    ledger: std::sync::OnceLock<Arc<crate::ledger::JobLedger>>,
 }
 
 /// The figures of one queue at one moment.
@@ -67,7 +69,18 @@ impl Health {
             started: Instant::now(),
             checks,
             watch,
+            ledger: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Serves the job ledger's routes (`/v1/jobs`) and its status panel.
+    pub fn set_ledger(&self, ledger: Arc<crate::ledger::JobLedger>) {
+        let _ = self.ledger.set(ledger);
+    }
+
+    /// The job ledger, when it is on.
+    pub fn ledger(&self) -> Option<&Arc<crate::ledger::JobLedger>> {
+        self.ledger.get()
     }
 
     /// Moves to `phase`.

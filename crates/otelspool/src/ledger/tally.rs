@@ -1,0 +1,75 @@
+//! Per-request job counts: an [`ItemVisitor`] that adds up items per job key value while the
+//! wire walker goes through one encoded request. It allocates once per distinct job value in a
+//! request (and its vector once), never per record.
+
+use std::sync::Arc;
+
+use crate::pipeline::Signal;
+use crate::pipeline::wire::{ItemVisitor, walk};
+
+/// Items per job value in one request (or one queued record): `(key index, value, items)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobTally {
+    /// One entry per distinct (key, value).
+    pub jobs: Vec<(u8, Box<str>, u64)>,
+    /// Items with no value for any key.
+    pub unkeyed: u64,
+}
+
+impl JobTally {
+    /// True when every keyed item belongs to one value per key and no item is unkeyed: the
+    /// request held one job (what partial-success attribution needs).
+    pub fn single_job(&self, keys: usize) -> bool {
+        self.unkeyed == 0
+            && self.jobs.len() == keys
+            && (0..keys).all(|k| self.jobs.iter().filter(|j| j.0 as usize == k).count() == 1)
+    }
+}
+
+/// Walks requests for the ledger's keys, filling a [`JobTally`].
+#[derive(Debug)]
+pub struct TallyVisitor {
+    keys: Arc<[Box<str>]>,
+    /// The tally being filled.
+    pub tally: JobTally,
+}
+
+impl TallyVisitor {
+    /// A visitor for `keys`.
+    pub fn new(keys: Arc<[Box<str>]>) -> Self {
+        TallyVisitor {
+            keys,
+            tally: JobTally::default(),
+        }
+    }
+
+    /// Walks `body` (an export request of `signal`) and returns its tally; `None` when it is
+    /// not a valid request (it was validated on receive, so only damage or a bug gets here).
+    pub fn tally_of(keys: &Arc<[Box<str>]>, signal: Signal, body: &[u8]) -> Option<JobTally> {
+        let mut v = TallyVisitor::new(keys.clone());
+        walk(signal, body, &mut v).ok()?;
+        Some(v.tally)
+    }
+}
+
+impl ItemVisitor for TallyVisitor {
+    fn keys(&self) -> &[Box<str>] {
+        &self.keys
+    }
+
+    fn item(&mut self, values: &[Option<&str>]) {
+        let mut keyed = false;
+        for (k, v) in values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            keyed = true;
+            let k = k as u8;
+            match self.tally.jobs.iter_mut().find(|j| j.0 == k && &*j.1 == *v) {
+                Some(j) => j.2 += 1,
+                None => self.tally.jobs.push((k, (*v).into(), 1)),
+            }
+        }
+        if !keyed {
+            self.tally.unkeyed += 1;
+        }
+    }
+}
