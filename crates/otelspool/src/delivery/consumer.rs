@@ -101,7 +101,7 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
         if probe.is_none() && gate.failing() {
             // Woken with data while another consumer's failure closed the gate: give it back
             // and queue for the probe.
-            ctx.queue.release(&ids);
+            give_back(ctx, &entries).await;
             continue;
         }
         match attempt(ctx, &entries).await {
@@ -116,8 +116,7 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
             Attempt::Retry(err, hint) => {
                 let (expired, fresh) = split_expired(ctx, entries);
                 if !fresh.is_empty() {
-                    let ids: Vec<u64> = fresh.iter().map(|e| e.id).collect();
-                    ctx.queue.release(&ids);
+                    give_back(ctx, &fresh).await;
                     retry_later(ctx, gate, probe.is_some(), &err, hint);
                 }
                 if let Some((expired, max)) = expired {
@@ -130,6 +129,19 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
                 }
             }
         }
+    }
+}
+
+/// Puts entries back in the queue. With the job ledger, through `release_entries`, so that
+/// the ledger learns which of them `drop_oldest` dropped meanwhile (off the async workers: it
+/// may write the ledger's snapshot).
+async fn give_back(ctx: &ConsumerContext, entries: &[Entry]) {
+    if ctx.ledger.is_some() {
+        let (queue, entries) = (ctx.queue.clone(), entries.to_vec());
+        let _ = tokio::task::spawn_blocking(move || queue.release_entries(&entries)).await;
+    } else {
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        ctx.queue.release(&ids);
     }
 }
 
@@ -249,7 +261,7 @@ async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, er
             Attempt::Rejected(err) => dead_letter(ctx, &one, &err, FailureKind::Rejected).await,
             // Fine on its own, failing now for a passing reason: back to the queue.
             Attempt::Retry(err, hint) => {
-                ctx.queue.release(&ids);
+                give_back(ctx, &one).await;
                 retry_later(ctx, gate, false, &err, hint);
             }
         }
