@@ -142,11 +142,25 @@ pub fn job_request(
     records: usize,
     on_resource: bool,
 ) -> ExportLogsServiceRequest {
+    padded_request(job, round, records, on_resource, 0)
+}
+
+/// As [`job_request`], each body followed by `pad` bytes.
+pub fn padded_request(
+    job: &str,
+    round: usize,
+    records: usize,
+    on_resource: bool,
+    pad: usize,
+) -> ExportLogsServiceRequest {
+    let padding = "x".repeat(pad);
     let attrs = vec![string_kv("emerge.job_id", job)];
     let log_records = (0..records)
         .map(|i| LogRecord {
             body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(format!("{job}-{round}-{i}"))),
+                value: Some(any_value::Value::StringValue(format!(
+                    "{job}-{round}-{i}{padding}"
+                ))),
             }),
             attributes: if on_resource { vec![] } else { attrs.clone() },
             ..LogRecord::default()
@@ -169,12 +183,23 @@ pub fn job_request(
 
 /// Sends one request per job (concurrently), `records` each; every one must be acknowledged.
 pub async fn send_round(grpc: SocketAddr, jobs: &[String], round: usize, records: usize) {
+    send_padded_round(grpc, jobs, round, records, 0).await;
+}
+
+/// As [`send_round`], each record body padded with `pad` bytes.
+pub async fn send_padded_round(
+    grpc: SocketAddr,
+    jobs: &[String],
+    round: usize,
+    records: usize,
+    pad: usize,
+) {
     let client = LogsServiceClient::connect(format!("http://{grpc}"))
         .await
         .expect("connect to the receiver");
     let sends = jobs.iter().map(|job| {
         let mut c = client.clone();
-        let req = job_request(job, round, records, round % 2 == 1);
+        let req = padded_request(job, round, records, round % 2 == 1, pad);
         async move { c.export(req).await.expect("otelspool acknowledges") }
     });
     futures::future::join_all(sends).await;
@@ -207,6 +232,32 @@ pub async fn ledger_jobs(health: SocketAddr) -> Option<HashMap<String, Value>> {
     )
 }
 
+/// Polls the ledger's jobs every 50 ms until `done` holds, failing after [`DEADLINE`] with
+/// the last jobs seen.
+pub async fn wait_for_jobs(
+    health: SocketAddr,
+    what: &str,
+    done: impl Fn(&HashMap<String, Value>) -> bool,
+) -> HashMap<String, Value> {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let mut last = HashMap::new();
+    while tokio::time::Instant::now() < until {
+        if let Some(l) = ledger_jobs(health).await {
+            if done(&l) {
+                return l;
+            }
+            last = l;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut jobs: Vec<_> = last.values().map(ToString::to_string).collect();
+    jobs.sort();
+    panic!(
+        "timed out after {DEADLINE:?} waiting for {what}; last seen:\n{}",
+        jobs.join("\n")
+    );
+}
+
 /// Polls `check` every 50 ms until it gives `Some`, failing after [`DEADLINE`].
 pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -224,6 +275,22 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The real `otelspool jobs <args> --endpoint <health>`: exit code, stdout, stderr.
+pub async fn jobs_command(health: SocketAddr, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_otelspool"))
+        .arg("jobs")
+        .args(args)
+        .args(["--endpoint", &health.to_string()])
+        .output()
+        .await
+        .expect("run otelspool jobs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `n` job ids.

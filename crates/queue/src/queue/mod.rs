@@ -180,9 +180,17 @@ impl Queue {
         self.inner.recovery.clone()
     }
 
-    /// Every id below this is acknowledged or dropped (the ack ledger's watermark, in memory).
+    /// Every id below this has its outcome: acknowledged, or dropped and no longer in flight
+    /// (the ack ledger's watermark in memory, held below any in-flight entry `drop_oldest`
+    /// dropped, whose outcome is known only when its send ends, and below dropped records not
+    /// yet handed to the observer).
     pub fn done_below(&self) -> u64 {
-        self.inner.lock().watermark
+        let st = self.inner.lock();
+        let pending = st.drop_pending.keys().min().copied();
+        [pending, st.unreported_drop]
+            .into_iter()
+            .flatten()
+            .fold(st.watermark, u64::min)
     }
 
     /// Deletes the kept segments the observer has released since (see [`crate::QueueObserver`]).

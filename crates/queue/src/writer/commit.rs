@@ -14,9 +14,13 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 impl Writer {
     pub(super) fn commit_group(&mut self, appends: Vec<Request>) {
         let (accepted, to_delete) = admit(&self.inner, appends);
+        let handed = !to_delete.is_empty();
         for (seg, dropped) in to_delete {
             self.hand_to_observer(&seg, dropped);
             self.delete_now(seg.into());
+        }
+        if handed {
+            self.inner.lock().unreported_drop = None;
         }
         if accepted.is_empty() {
             return;
@@ -156,6 +160,8 @@ fn drop_oldest_segment(st: &mut State, observed: bool) -> Option<(SegmentMeta, V
             let e = &st.entries[i];
             if observed && e.state == EntryState::Unread {
                 dropped.push((e.id, e.offset, e.len, e.payload.clone()));
+                let id = e.id;
+                st.unreported_drop = Some(st.unreported_drop.map_or(id, |m| m.min(id)));
             }
             st.drop_entry(i);
         }
