@@ -247,7 +247,10 @@ impl Book {
             batch.min_id = batch.min_id.min(*id);
             batch.max_id = batch.max_id.max(*id);
             for (key, value, n) in &tally.jobs {
-                let j = self.job(*key, value, now_ms);
+                // An evicted job is not brought back by its late outcomes.
+                let Some(j) = self.jobs.get_mut(value).filter(|j| j.key == *key) else {
+                    continue;
+                };
                 j.live.delivered += n;
                 j.last_delivery_ms = Some(now_ms);
                 j.touched();
@@ -288,7 +291,9 @@ impl Book {
                     c.delivered -= r;
                     c.rejected += r;
                 }
-                let j = self.job(*key, value, now_ms);
+                let Some(j) = self.jobs.get_mut(value).filter(|j| j.key == *key) else {
+                    continue;
+                };
                 // Received was counted live when the record was queued.
                 j.live.add(&Counts { received: 0, ..c });
                 j.settled.add(&c);
