@@ -23,7 +23,7 @@ use otelspool_testkit::backend::Mode;
 /// records delivered; flush B exits 1 at its timeout naming the queued records and the
 /// backend's error, then 0 after recovery with B fully delivered; the unknown job's flush
 /// exits 1 and the API answers 404 (no wait until a timeout: that would be 504); the table
-/// lists both jobs at 100% coverage.
+/// lists both jobs at 100% coverage, and so does the status page's recent jobs panel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_answers_once_the_job_is_delivered() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -104,5 +104,16 @@ async fn flush_answers_once_the_job_is_delivered() {
     let (code, one, _) = jobs_command(e.health, &["job-a"]).await;
     assert_eq!(code, 0);
     assert_eq!(one.lines().count(), 2, "{one}");
+    let (_, status) = get(e.health, "/status.json").await.expect("status.json");
+    let recent: Vec<&str> = status["recent_jobs"]
+        .as_array()
+        .expect("recent_jobs panel")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert!(
+        recent.contains(&"job-a") && recent.contains(&"job-b"),
+        "{status}"
+    );
     let _ = spool.stop();
 }

@@ -357,3 +357,87 @@ impl Book {
         evicted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(job: &str, n: u64) -> JobTally {
+        JobTally {
+            jobs: vec![(0, job.into(), n)],
+            unkeyed: 0,
+        }
+    }
+
+    fn book() -> Book {
+        Book {
+            queues: vec![QueueBook::default()],
+            ..Book::default()
+        }
+    }
+
+    /// Scenario: two records are received and delivered out of order; the queue's watermark
+    /// passes the first only, then both; the second is delivered again (a redelivery after a
+    /// restart would look like this).
+    /// Guarantees: live counts at once; settled counts and `settled_below` follow the
+    /// watermark but never pass a pending batch; a delivery of a settled record is ignored.
+    #[test]
+    fn deliveries_settle_behind_the_queue_watermark() {
+        let mut b = book();
+        b.received(&tally("a", 4), 1);
+        b.delivered(0, &[(11, tally("a", 2))], 2);
+        b.delivered(0, &[(10, tally("a", 2))], 2);
+        assert_eq!(b.jobs["a"].live.delivered, 4);
+        b.fold(0, 11);
+        assert_eq!(b.jobs["a"].settled.delivered, 2);
+        assert_eq!(b.queues[0].settled_below, 11);
+        b.fold(0, 12);
+        assert_eq!(b.jobs["a"].settled.delivered, 4);
+        assert_eq!(b.jobs["a"].settled.received, 4);
+        b.delivered(0, &[(11, tally("a", 2))], 3);
+        assert_eq!(
+            b.jobs["a"].live.delivered, 4,
+            "settled record counted twice"
+        );
+    }
+
+    /// Scenario: a record is dropped (an exception above the watermark), then the queue
+    /// hands it out again; a partial success of 1 on a single-job record.
+    /// Guarantees: counted once as dropped, settled at once, its id kept until the watermark
+    /// passes it; the partial success splits the record into delivered and rejected.
+    #[test]
+    fn exceptions_settle_at_once_and_once() {
+        let mut b = book();
+        b.received(&tally("a", 6), 1);
+        b.settle(0, Outcome::DroppedFull, &[(5, tally("a", 3))], 0, 2);
+        b.settle(0, Outcome::DroppedFull, &[(5, tally("a", 3))], 0, 2);
+        assert_eq!(b.jobs["a"].live.dropped_full, 3);
+        assert_eq!(b.jobs["a"].settled.dropped_full, 3);
+        assert!(b.queues[0].exceptions.contains(&5));
+        b.settle(0, Outcome::Delivered, &[(6, tally("a", 3))], 1, 3);
+        assert_eq!(b.jobs["a"].live.delivered, 2);
+        assert_eq!(b.jobs["a"].live.rejected, 1);
+        assert_eq!(b.jobs["a"].live.queued(), 0);
+        b.fold(0, 7);
+        assert!(b.queues[0].exceptions.is_empty());
+        assert_eq!(b.queues[0].settled_below, 7);
+    }
+
+    /// Scenario: three jobs with a limit of two: one complete and old, one open and old, one
+    /// open and new.
+    /// Guarantees: the complete job goes first, even though an open one is older; the
+    /// eviction is counted.
+    #[test]
+    fn complete_jobs_are_evicted_first() {
+        let mut b = book();
+        b.received(&tally("open-old", 1), 1_000);
+        b.received(&tally("done", 1), 2_000);
+        b.delivered(0, &[(1, tally("done", 1))], 2_000);
+        b.received(&tally("open-new", 1), 9_000);
+        let evicted = b.evict(10_000, 2, Duration::from_secs(3600), Duration::from_secs(1));
+        assert_eq!(evicted, 1);
+        assert!(!b.jobs.contains_key("done"));
+        assert!(b.jobs.contains_key("open-old") && b.jobs.contains_key("open-new"));
+        assert_eq!(b.evicted, 1);
+    }
+}

@@ -73,3 +73,38 @@ impl ItemVisitor for TallyVisitor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario: a visitor with two keys sees items of two jobs, one workflow, and one item
+    /// with no key.
+    /// Guarantees: one entry per (key, value) with its count, unkeyed counted apart; a
+    /// request of one job per key is `single_job`, this one is not.
+    #[test]
+    fn items_add_up_per_key_value() {
+        let keys: Arc<[Box<str>]> =
+            vec!["emerge.job_id".into(), "emerge.workflow_id".into()].into();
+        let mut v = TallyVisitor::new(keys);
+        v.item(&[Some("j1"), Some("wf")]);
+        v.item(&[Some("j1"), Some("wf")]);
+        v.item(&[Some("j2"), Some("wf")]);
+        v.item(&[None, None]);
+        assert_eq!(
+            v.tally.jobs,
+            vec![
+                (0, "j1".into(), 2),
+                (1, "wf".into(), 3),
+                (0, "j2".into(), 1)
+            ]
+        );
+        assert_eq!(v.tally.unkeyed, 1);
+        assert!(!v.tally.single_job(2));
+        let one = JobTally {
+            jobs: vec![(0, "j1".into(), 2), (1, "wf".into(), 2)],
+            unkeyed: 0,
+        };
+        assert!(one.single_job(2));
+    }
+}

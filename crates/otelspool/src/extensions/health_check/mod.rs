@@ -176,7 +176,7 @@ impl Health {
         let now = SystemTime::now();
         let views = self.views(&observed);
         let verdict = evaluate(self.phase(), &views, self.checks.as_ref(), now);
-        status::document(&status::Inputs {
+        let mut doc = status::document(&status::Inputs {
             watch: &self.watch,
             observed: &observed,
             views: &views,
@@ -186,9 +186,22 @@ impl Health {
             up_since: self.up_since,
             uptime: self.started.elapsed(),
             now,
-        })
+        });
+        // The "recent jobs" panel, when the job ledger is on.
+        if let (Some(l), Some(o)) = (self.ledger(), doc.as_object_mut()) {
+            let jobs: Vec<Value> = l
+                .jobs(0, None, RECENT_JOBS)
+                .iter()
+                .map(|v| v.to_json())
+                .collect();
+            o.insert("recent_jobs".into(), Value::Array(jobs));
+        }
+        doc
     }
 }
+
+/// Jobs shown in the status page's "recent jobs" panel.
+const RECENT_JOBS: usize = 20;
 
 #[cfg(test)]
 mod tests {
