@@ -3,7 +3,6 @@
 //! backend that rejects part of each request (`partial_success`), each job's rejected count
 //! is what the backend said it rejected of that job's requests.
 
-#[allow(dead_code)]
 mod binary;
 mod ledger_support;
 

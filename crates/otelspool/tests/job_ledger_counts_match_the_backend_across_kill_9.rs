@@ -4,7 +4,6 @@
 //! end every job's ledger says received == delivered, and that equals what the job sent and
 //! the unique records the testkit backend recorded for it.
 
-#[allow(dead_code)]
 mod binary;
 mod ledger_support;
 

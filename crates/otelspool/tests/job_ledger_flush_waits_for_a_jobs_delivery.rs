@@ -4,7 +4,6 @@
 //! after recovery; an unknown job is answered at once with 404. `otelspool jobs` prints the
 //! table with coverage.
 
-#[allow(dead_code)]
 mod binary;
 mod ledger_support;
 

@@ -2,7 +2,6 @@
 //! the limit are sent; the ledger keeps at most the limit, counts every eviction, and its
 //! snapshot file holds only the kept jobs. Sizes are printed, not asserted on.
 
-#[allow(dead_code)]
 mod binary;
 mod ledger_support;
 
