@@ -40,8 +40,10 @@
 //! the queue hands out again after the restart (acknowledged after its last ack-ledger write)
 //! is ignored at delivery when it is settled already, and counted then otherwise.
 //!
-//! Known limits: an in-flight record that `drop_oldest` dropped and whose send then failed is
-//! counted by the queue as dropped but stays "queued" in the ledger; items rejected by partial
+//! Known limits: a crash while an in-flight record that `drop_oldest` dropped is being resent
+//! can lose that record's counts (its segment is gone and the queue's watermark is past it);
+//! an in-memory queue (no `file_storage`) neither keeps counts across restarts nor reports
+//! `drop_oldest` to the ledger; items rejected by partial
 //! success in a batch holding several jobs are not attributed to a job (counted in
 //! `unattributed_rejected`); the tally is taken before processors run, so a processor that
 //! rewrites a job key is not followed. Received is counted when the client was acknowledged;
