@@ -108,3 +108,68 @@ mod tests {
         assert!(one.single_job(2));
     }
 }
+
+#[cfg(test)]
+mod walk_tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+
+    use super::*;
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(v.into()),
+                ),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// Scenario: a trace request whose resource names job `r`, one scope naming job `s`, and
+    /// one span naming job `i` itself.
+    /// Guarantees: spans count for the job found on the span, else the scope, else the
+    /// resource.
+    #[test]
+    fn spans_take_the_nearest_job_value() {
+        let span = |attrs: Vec<KeyValue>| Span {
+            attributes: attrs,
+            ..Span::default()
+        };
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("emerge.job_id", "r")],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![
+                    ScopeSpans {
+                        spans: vec![span(vec![]), span(vec![kv("emerge.job_id", "i")])],
+                        ..ScopeSpans::default()
+                    },
+                    ScopeSpans {
+                        scope: Some(InstrumentationScope {
+                            attributes: vec![kv("emerge.job_id", "s")],
+                            ..InstrumentationScope::default()
+                        }),
+                        spans: vec![span(vec![]), span(vec![])],
+                        ..ScopeSpans::default()
+                    },
+                ],
+                ..ResourceSpans::default()
+            }],
+        };
+        let keys: Arc<[Box<str>]> = vec!["emerge.job_id".into()].into();
+        let t = TallyVisitor::tally_of(&keys, Signal::Traces, &req.encode_to_vec())
+            .expect("valid request");
+        assert_eq!(
+            t.jobs,
+            vec![(0, "r".into(), 1), (0, "i".into(), 1), (0, "s".into(), 2)]
+        );
+    }
+}

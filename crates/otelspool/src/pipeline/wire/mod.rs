@@ -47,15 +47,13 @@ fn string_of<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
 }
 
 /// Reports one item: each key looked up on the item, then the scope, then the resource.
-fn report(visitor: &mut impl ItemVisitor, levels: [&[KeyValue]; 3], times: u64) {
+fn report(visitor: &mut impl ItemVisitor, levels: [&[KeyValue]; 3]) {
     let mut values: [Option<&str>; MAX_KEYS] = [None; MAX_KEYS];
     let n = visitor.keys().len().min(MAX_KEYS);
     for (i, key) in visitor.keys().iter().take(n).enumerate() {
         values[i] = levels.iter().find_map(|attrs| string_of(attrs, key));
     }
-    for _ in 0..times {
-        visitor.item(&values[..n]);
-    }
+    visitor.item(&values[..n]);
 }
 
 /// Validates `body` as an export request of `signal` (as strictly as prost's decode, plus the
@@ -79,7 +77,7 @@ pub fn walk(
                     for l in &sl.log_records {
                         items += 1;
                         if wants {
-                            report(visitor, [&l.attributes, scope, res], 1);
+                            report(visitor, [&l.attributes, scope, res]);
                         } else {
                             visitor.item(&[]);
                         }
@@ -94,7 +92,7 @@ pub fn walk(
                     let scope = ss.scope.as_ref().map_or(&[][..], |s| &s.attributes[..]);
                     for s in &ss.spans {
                         items += 1;
-                        report(visitor, [&s.attributes, scope, res], 1);
+                        report(visitor, [&s.attributes, scope, res]);
                     }
                 }
             }
@@ -110,23 +108,23 @@ pub fn walk(
                             Some(Data::Gauge(g)) => g
                                 .data_points
                                 .iter()
-                                .for_each(|p| report(visitor, [&p.attributes, scope, res], 1)),
+                                .for_each(|p| report(visitor, [&p.attributes, scope, res])),
                             Some(Data::Sum(s)) => s
                                 .data_points
                                 .iter()
-                                .for_each(|p| report(visitor, [&p.attributes, scope, res], 1)),
+                                .for_each(|p| report(visitor, [&p.attributes, scope, res])),
                             Some(Data::Histogram(h)) => h
                                 .data_points
                                 .iter()
-                                .for_each(|p| report(visitor, [&p.attributes, scope, res], 1)),
+                                .for_each(|p| report(visitor, [&p.attributes, scope, res])),
                             Some(Data::ExponentialHistogram(h)) => h
                                 .data_points
                                 .iter()
-                                .for_each(|p| report(visitor, [&p.attributes, scope, res], 1)),
+                                .for_each(|p| report(visitor, [&p.attributes, scope, res])),
                             Some(Data::Summary(s)) => s
                                 .data_points
                                 .iter()
-                                .for_each(|p| report(visitor, [&p.attributes, scope, res], 1)),
+                                .for_each(|p| report(visitor, [&p.attributes, scope, res])),
                             None => {}
                         }
                     }
