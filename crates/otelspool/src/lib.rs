@@ -8,6 +8,7 @@ pub mod app;
 pub mod delivery;
 pub mod exporters;
 pub mod extensions;
+pub mod ledger;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;

@@ -1,5 +1,5 @@
 //! The `otelspool` command: run the collector, validate a config (otelcol's CLI shape), or
-//! ask a running one whether it is healthy.
+//! ask a running one whether it is healthy or how its jobs' records fared (`jobs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +42,75 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = otelspool_config::duration::parse_duration)]
         timeout: Duration,
     },
+    /// Ask a running otelspool's job ledger: every job (or job ID) as a table with its
+    /// coverage (delivered / received); `jobs flush ID` waits for a job's delivery.
+    #[command(args_conflicts_with_subcommands = true)]
+    Jobs {
+        /// One job's id (default: every job kept).
+        id: Option<String>,
+        /// The health endpoint, `host:port` or `http://host:port`. Default: the
+        /// `health_check` extension's endpoint in `--config` when given, else 127.0.0.1:13133.
+        #[arg(long, value_name = "URL", global = true)]
+        endpoint: Option<String>,
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsAction {
+    /// Wait until every record of job ID received so far was delivered (or rejected or
+    /// dropped); exit 0 only when all were delivered, 1 otherwise (timeout, rejected, dropped,
+    /// unknown job).
+    Flush {
+        /// The job's id.
+        id: String,
+        /// Give up after this long (Go syntax: 500ms, 30s).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = otelspool_config::duration::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+fn jobs(
+    cli: &Cli,
+    id: Option<&String>,
+    endpoint: Option<&String>,
+    action: Option<&JobsAction>,
+) -> ExitCode {
+    use otelspool::ledger::cli;
+    let endpoint = match health_endpoint(cli, endpoint) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        Some(JobsAction::Flush { id, timeout }) => match cli::flush(&endpoint, id, *timeout) {
+            Ok(report) => {
+                print!("{}", report.text);
+                if report.all_delivered {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => match cli::show(&endpoint, id.map(String::as_str)) {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 /// The health endpoint to ask: `--endpoint`, else the config's, else otelcol's default on
@@ -128,6 +197,11 @@ fn main() -> ExitCode {
             path,
             timeout,
         }) => return healthcheck(&cli, endpoint.as_ref(), path, *timeout),
+        Some(Command::Jobs {
+            id,
+            endpoint,
+            action,
+        }) => return jobs(&cli, id.as_ref(), endpoint.as_ref(), action.as_ref()),
         Some(Command::PrintDefaultConfig) => {
             print!("{}", otelspool_config::DEFAULT_CONFIG_YAML);
             return ExitCode::SUCCESS;

@@ -55,6 +55,7 @@ mod error;
 mod format;
 mod index;
 mod io;
+mod observer;
 mod queue;
 mod recovery;
 mod state;
@@ -63,5 +64,6 @@ mod writer;
 
 pub use error::{AppendError, OpenError};
 pub use io::{QueueIo, RealIo};
+pub use observer::{Peek, QueueObserver, peek_dir};
 pub use queue::{BatchLimits, Entry, Queue, QueueOptions, WhenFull};
 pub use stats::{IndexStats, QueueCounters, QueueStats, RecoveryReport};

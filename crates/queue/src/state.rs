@@ -140,6 +140,9 @@ pub(crate) struct State {
     /// The `next_id` recorded in the ledger on disk: no segment holding ids at or above it
     /// may be deleted before the ledger is rewritten (or ids would be reused after a crash).
     pub ledger_next_id: u64,
+    /// The smallest id `drop_oldest` dropped that the observer has not been handed yet: the
+    /// observer's view of "done" stays below it (see `Queue::done_below`).
+    pub unreported_drop: Option<u64>,
 }
 
 impl State {

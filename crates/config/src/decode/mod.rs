@@ -48,7 +48,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 const RECEIVER_TYPES: &[&str] = &["otlp"];
 const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter", "resource", "attributes"];
 const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
-const EXTENSION_TYPES: &[&str] = &["file_storage", "health_check", "bearertokenauth"];
+const EXTENSION_TYPES: &[&str] = &[
+    "file_storage",
+    "health_check",
+    "bearertokenauth",
+    "job_ledger",
+];
 
 /// The decoded config plus the ids of components that were defined but failed to decode
 /// (so that references to them are not reported a second time as undefined).
@@ -159,6 +164,7 @@ pub(crate) fn decode(root: Value, diags: &mut Diagnostics<'_>) -> Decoded {
                 .map(ExtensionConfig::HealthCheck),
             "bearertokenauth" => decode_component(v, &path, BEARERTOKENAUTH_RULES, diags)
                 .map(ExtensionConfig::BearerTokenAuth),
+            "job_ledger" => decode_component(v, &path, &[], diags).map(ExtensionConfig::JobLedger),
             _ => continue,
         };
         match decoded {

@@ -18,6 +18,8 @@ pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
     /// `bearertokenauth`: tokens a receiver accepts.
     BearerTokenAuth(super::BearerTokenAuthConfig),
+    /// `job_ledger`: per-job delivery counts.
+    JobLedger(super::JobLedgerConfig),
 }
 
 /// `extensions.file_storage`.

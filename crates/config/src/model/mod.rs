@@ -9,6 +9,7 @@ pub mod exporter_helper;
 pub mod exporters;
 pub mod extensions;
 pub mod health_check;
+pub mod job_ledger;
 pub mod processors;
 pub mod receiver_security;
 pub mod receivers;
@@ -29,6 +30,7 @@ pub use exporters::{
 };
 pub use extensions::{ExtensionConfig, FileStorageConfig, HealthCheckConfig};
 pub use health_check::DeliveryChecksConfig;
+pub use job_ledger::JobLedgerConfig;
 pub use processors::{
     ActionKind, AttributeAction, AttributesConfig, BatchConfig, MemoryLimiterConfig,
     ProcessorConfig, ResourceConfig,

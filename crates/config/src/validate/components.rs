@@ -277,6 +277,20 @@ pub(super) fn check_extensions(cfg: &Config, diags: &mut Diagnostics<'_>) {
             }
             // Checked with the receivers that use it (`security`).
             ExtensionConfig::BearerTokenAuth(_) => {}
+            ExtensionConfig::JobLedger(l) => {
+                if l.keys.is_empty() {
+                    diags.empty(&format!("{base}.keys"), None);
+                }
+                if l.keys.iter().any(String::is_empty) {
+                    diags.error(&format!("{base}.keys"), "keys must not be empty strings");
+                }
+                if l.max_jobs == 0 {
+                    diags.error(&format!("{base}.max_jobs"), "must be at least 1");
+                }
+                if l.snapshot_interval.is_zero() {
+                    diags.error(&format!("{base}.snapshot_interval"), "must be above zero");
+                }
+            }
         }
     }
 }

@@ -11,12 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::BuildError;
 use super::exporters::{build_exporter, consumer_settings};
+use super::ledger::build_ledger;
 use super::processors::build_processors;
 use super::queues::open_queue;
 use super::security::{GRPC_ALPN, HTTP_ALPN, protocol_security};
 use crate::delivery::{ConsumerContext, DeliveryStatus};
 use crate::extensions::health_check::HealthSettings;
 use crate::extensions::health_check::verdict::DeliveryChecks;
+use crate::ledger::JobLedger;
 use crate::pipeline::{ExporterQueue, Pipeline, Router, Signal};
 use crate::processors::ProcessorChain;
 use crate::receivers::otlp::{
@@ -55,6 +57,8 @@ pub struct Parts {
     pub metrics_address: Option<String>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The job ledger, when `job_ledger` is listed in `service.extensions`.
+    pub ledger: Option<Arc<JobLedger>>,
 }
 
 fn signal_of(kind: cfg::SignalKind) -> Signal {
@@ -96,6 +100,12 @@ pub async fn build(
             wanted.entry(key).or_insert(p);
         }
     }
+    // The job ledger reads its snapshot and the queue folders it follows before they open.
+    let ledger = build_ledger(config).await?;
+    if let Some(l) = &ledger {
+        l.set_metrics(metrics.clone());
+    }
+    let ledger_ref = &ledger;
     let (exporters, metrics_ref, retry_ref) = (&exporters, &metrics, &retry_stop);
     let opened = futures::future::join_all(wanted.iter().map(|((eid, signal), p)| async move {
         let e = config
@@ -106,8 +116,16 @@ pub async fn build(
             .get(eid)
             .cloned()
             .ok_or_else(|| BuildError::Invalid(format!("unknown exporter {eid}")))?;
-        let (queue, dead_letter, dir) = open_queue(config, eid, e.sending_queue(), *signal).await?;
+        let tracked = ledger_ref
+            .as_ref()
+            .and_then(|l| Some((l.clone(), l.tracked_index(&format!("{eid}/{signal}"))?)));
+        let observer = tracked.as_ref().map(|(l, q)| l.observer(*q));
+        let (queue, dead_letter, dir) =
+            open_queue(config, eid, e.sending_queue(), *signal, observer).await?;
         let status = Arc::new(DeliveryStatus::default());
+        if let Some((l, q)) = &tracked {
+            l.attach(*q, queue.clone(), status.clone());
+        }
         metrics_ref.init_exporter_queue(&eid.to_string(), *signal);
         let eq = ExporterQueue {
             exporter: eid.to_string(),
@@ -124,6 +142,7 @@ pub async fn build(
             metrics: metrics_ref.clone(),
             status: status.clone(),
             shutdown: retry_ref.clone(),
+            ledger: tracked,
         };
         let watched = WatchedQueue::new(
             eid.to_string(),
@@ -186,7 +205,10 @@ pub async fn build(
         }
     }
     let mut receivers = Vec::new();
-    for (rid, router) in routers {
+    for (rid, mut router) in routers {
+        if let Some(l) = &ledger {
+            router.set_ledger(l.clone());
+        }
         let Some(cfg::ReceiverConfig::Otlp(r)) = config.receivers.get(&rid) else {
             return Err(BuildError::Invalid(format!("unknown receiver {rid}")));
         };
@@ -292,5 +314,6 @@ pub async fn build(
         watch,
         metrics_address,
         metrics,
+        ledger,
     })
 }

@@ -4,6 +4,7 @@
 pub mod build;
 mod error;
 mod exporters;
+mod ledger;
 mod processors;
 mod queues;
 pub mod run;

@@ -4,10 +4,11 @@
 //! finds is logged when the background scan is done.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use otelspool_config as cfg;
-use otelspool_queue::{Queue, QueueOptions, WhenFull};
+use otelspool_queue::{Queue, QueueObserver, QueueOptions, WhenFull};
 
 use super::error::BuildError;
 use crate::delivery::DeadLetter;
@@ -33,25 +34,43 @@ fn folder_name(id: &cfg::ComponentId) -> String {
 /// An opened queue, its dead-letter file and its folder (`None`: in memory).
 pub(super) type Opened = (Queue, DeadLetter, Option<PathBuf>);
 
+/// The `file_storage` a sending queue uses, if any.
+fn storage_of<'a>(
+    config: &'a cfg::Config,
+    q: &cfg::SendingQueueConfig,
+) -> Option<&'a cfg::FileStorageConfig> {
+    q.storage
+        .as_ref()
+        .and_then(|sid| match config.extensions.get(sid) {
+            Some(cfg::ExtensionConfig::FileStorage(fs)) => Some(fs),
+            _ => None,
+        })
+}
+
+/// The folder of an exporter's queue for `signal` (`None`: in memory).
+pub(super) fn queue_dir(
+    config: &cfg::Config,
+    eid: &cfg::ComponentId,
+    q: &cfg::SendingQueueConfig,
+    signal: Signal,
+) -> Option<PathBuf> {
+    storage_of(config, q).map(|fs| fs.directory.join(folder_name(eid)).join(signal.as_str()))
+}
+
 pub(super) async fn open_queue(
     config: &cfg::Config,
     eid: &cfg::ComponentId,
     q: &cfg::SendingQueueConfig,
     signal: Signal,
+    observer: Option<Arc<dyn QueueObserver>>,
 ) -> Result<Opened, BuildError> {
-    let storage = q
-        .storage
-        .as_ref()
-        .and_then(|sid| match config.extensions.get(sid) {
-            Some(cfg::ExtensionConfig::FileStorage(fs)) => Some(fs),
-            _ => None,
-        });
+    let storage = storage_of(config, q);
     if !q.enabled {
         tracing::warn!(exporter = %eid, persistent = storage.is_some(), "sending_queue.enabled is false; otelspool still queues (on disk when storage is set, else in memory) so that a slow backend never blocks or drops");
     }
-    let dir: Option<PathBuf> =
-        storage.map(|fs| fs.directory.join(folder_name(eid)).join(signal.as_str()));
+    let dir = queue_dir(config, eid, q, signal);
     let mut opts = QueueOptions::new(format!("{eid}/{signal}"), dir.clone());
+    opts.observer = observer;
     let folder = dir.clone();
     opts.max_bytes = q.max_size_mib << 20;
     opts.max_entries = q.queue_size.unwrap_or(if dir.is_some() {

@@ -58,7 +58,9 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
         watch,
         metrics_address,
         metrics,
+        ledger,
     } = build(&config, retry_stop.clone()).await?;
+    let ledger_thread = ledger.as_ref().map(|l| l.start());
 
     let servers_stop = CancellationToken::new();
     let mut servers = JoinSet::new();
@@ -66,6 +68,9 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
         watch.clone(),
         health.as_ref().and_then(|h| h.checks),
     ));
+    if let Some(l) = &ledger {
+        health_state.set_ledger(l.clone());
+    }
     let sampler_stop = CancellationToken::new();
     let sampler = tokio::spawn(run_sampler(watch.clone(), sampler_stop.clone()));
     for r in receivers {
@@ -144,6 +149,10 @@ pub async fn run(config: otelspool_config::Config, stop: CancellationToken) -> a
         tracing::warn!(
             "exports still in flight at the deadline; their data stays queued and is resent at the next start"
         );
+    }
+    if let Some(t) = ledger_thread {
+        // A last snapshot, with what the consumers delivered up to now.
+        let _ = tokio::task::spawn_blocking(move || t.stop()).await;
     }
     let to_close: Vec<_> = queues.iter().map(|q| q.queue.clone()).collect();
     let _ = tokio::task::spawn_blocking(move || to_close.iter().for_each(|q| q.shutdown())).await;

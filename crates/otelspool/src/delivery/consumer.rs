@@ -15,6 +15,7 @@ use super::dead_letter::DeadLetter;
 use super::probe_gate::ProbeGate;
 use super::status::{DeliveryStatus, FailureKind};
 use crate::exporters::{Accepted, ExportError, Exporter, RetryAction};
+use crate::ledger::JobLedger;
 use crate::pipeline::Signal;
 use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
 
@@ -54,6 +55,8 @@ pub struct ConsumerContext {
     pub status: Arc<DeliveryStatus>,
     /// Cancelled at shutdown: stop waiting for retries.
     pub shutdown: CancellationToken,
+    /// The job ledger and this queue's index in it, when the ledger follows this queue.
+    pub ledger: Option<(Arc<JobLedger>, usize)>,
 }
 
 enum Attempt {
@@ -98,7 +101,7 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
         if probe.is_none() && gate.failing() {
             // Woken with data while another consumer's failure closed the gate: give it back
             // and queue for the probe.
-            ctx.queue.release(&ids);
+            give_back(ctx, &entries).await;
             continue;
         }
         match attempt(ctx, &entries).await {
@@ -107,14 +110,13 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
                     let not_logged = EXPORT_FAILURES.reset(&(ctx.exporter_id.clone(), ctx.signal));
                     tracing::info!(exporter = %ctx.exporter_id, signal = %ctx.signal, failures, ?after, not_logged, "export succeeded after retries");
                 }
-                sent(ctx, &entries, &ids, accepted);
+                sent(ctx, &entries, &ids, accepted).await;
             }
             Attempt::Rejected(err) => reject(ctx, gate, entries, err).await,
             Attempt::Retry(err, hint) => {
                 let (expired, fresh) = split_expired(ctx, entries);
                 if !fresh.is_empty() {
-                    let ids: Vec<u64> = fresh.iter().map(|e| e.id).collect();
-                    ctx.queue.release(&ids);
+                    give_back(ctx, &fresh).await;
                     retry_later(ctx, gate, probe.is_some(), &err, hint);
                 }
                 if let Some((expired, max)) = expired {
@@ -127,6 +129,19 @@ async fn consume(ctx: &ConsumerContext, gate: &ProbeGate) {
                 }
             }
         }
+    }
+}
+
+/// Puts entries back in the queue. With the job ledger, through `release_entries`, so that
+/// the ledger learns which of them `drop_oldest` dropped meanwhile (off the async workers: it
+/// may write the ledger's snapshot).
+async fn give_back(ctx: &ConsumerContext, entries: &[Entry]) {
+    if ctx.ledger.is_some() {
+        let (queue, entries) = (ctx.queue.clone(), entries.to_vec());
+        let _ = tokio::task::spawn_blocking(move || queue.release_entries(&entries)).await;
+    } else {
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        ctx.queue.release(&ids);
     }
 }
 
@@ -198,7 +213,7 @@ static PARTIAL_REJECTIONS: LazyLock<RateLimitedLog<(String, Signal)>> =
 /// A batch the backend accepted: counted as sent, except the items it rejected through
 /// partial success (counted as rejected and failed, not resent, and logged rate-limited with
 /// the backend's message, as is a warning it attached), and acknowledged.
-fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
+async fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepted) {
     let items: u64 = entries.iter().map(|e| u64::from(e.items)).sum();
     let rejected = accepted.rejected_items.min(items);
     ctx.status.succeeded(
@@ -218,6 +233,16 @@ fn sent(ctx: &ConsumerContext, entries: &[Entry], ids: &[u64], accepted: Accepte
     {
         tracing::warn!(exporter = %ctx.exporter_id, signal = %ctx.signal, rejected, backend_message = %accepted.message, not_logged, "backend accepted an export but rejected items in it (partial success); they are not resent; all are counted in otelspool_exporter_rejected_*");
     }
+    if let Some((ledger, q)) = &ctx.ledger {
+        if rejected == 0 {
+            ledger.delivered(*q, entries, 0);
+        } else {
+            // A partial success writes the ledger's snapshot: off the async workers.
+            let (ledger, q, entries) = (Arc::clone(ledger), *q, entries.to_vec());
+            let _ =
+                tokio::task::spawn_blocking(move || ledger.delivered(q, &entries, rejected)).await;
+        }
+    }
     ctx.queue.ack(ids);
 }
 
@@ -232,11 +257,11 @@ async fn reject(ctx: &ConsumerContext, gate: &ProbeGate, entries: Vec<Entry>, er
         let one = [e];
         let ids = [one[0].id];
         match attempt(ctx, &one).await {
-            Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted),
+            Attempt::Sent(accepted) => sent(ctx, &one, &ids, accepted).await,
             Attempt::Rejected(err) => dead_letter(ctx, &one, &err, FailureKind::Rejected).await,
             // Fine on its own, failing now for a passing reason: back to the queue.
             Attempt::Retry(err, hint) => {
-                ctx.queue.release(&ids);
+                give_back(ctx, &one).await;
                 retry_later(ctx, gate, false, &err, hint);
             }
         }
@@ -276,6 +301,13 @@ async fn dead_letter(
                 tracing::error!(exporter = %ctx.exporter_id, signal = %ctx.signal, items, error = %err, dead_letter_error = %e, not_logged, "gave up on data (rejected permanently or expired) and the dead-letter file could not be written; the data is dropped")
             }
         }
+    }
+    if let Some((ledger, q)) = &ctx.ledger {
+        // Writes the ledger's snapshot before the queue may forget the records: off the async
+        // workers.
+        let expired = kind == FailureKind::Expired;
+        let (ledger, q, entries) = (Arc::clone(ledger), *q, entries.to_vec());
+        let _ = tokio::task::spawn_blocking(move || ledger.gave_up(q, &entries, expired)).await;
     }
     ctx.queue.ack(&ids);
 }

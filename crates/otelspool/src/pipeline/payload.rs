@@ -28,6 +28,8 @@ pub struct Payload {
     pub body: Bytes,
     /// Log records, spans or metric data points in it.
     pub items: u64,
+    /// Items per job, from the receive walk, when the job ledger is on.
+    pub jobs: Option<crate::ledger::tally::JobTally>,
 }
 
 /// A decoded request, for processors that change data.
@@ -209,6 +211,7 @@ impl Decoded {
             signal: self.signal(),
             items: self.items(),
             body: self.encode(),
+            jobs: None,
         }
     }
 }
@@ -244,13 +247,32 @@ impl Payload {
     /// Validates protobuf bytes (encoding and id lengths) and counts their items, keeping the
     /// bytes as they are.
     pub fn from_protobuf(signal: Signal, body: Bytes) -> Result<Payload, PayloadError> {
-        let decoded = Decoded::from_protobuf(signal, &body)?;
-        decoded.check_ids()?;
-        let items = decoded.items();
+        let items = super::wire::walk(signal, &body, &mut super::wire::CountOnly)?;
         Ok(Payload {
             signal,
             body,
             items,
+            jobs: None,
+        })
+    }
+
+    /// As [`Payload::from_protobuf`], and with `keys` (the job ledger's) counts the items per
+    /// job in the same walk. No keys: exactly `from_protobuf`.
+    pub fn from_protobuf_with_jobs(
+        signal: Signal,
+        body: Bytes,
+        keys: Option<&std::sync::Arc<[Box<str>]>>,
+    ) -> Result<Payload, PayloadError> {
+        let Some(keys) = keys else {
+            return Payload::from_protobuf(signal, body);
+        };
+        let mut visitor = crate::ledger::tally::TallyVisitor::new(keys.clone());
+        let items = super::wire::walk(signal, &body, &mut visitor)?;
+        Ok(Payload {
+            signal,
+            body,
+            items,
+            jobs: Some(visitor.tally),
         })
     }
 

@@ -8,6 +8,8 @@ use futures::future::join_all;
 use otelspool_queue::{AppendError, Queue};
 
 use super::{Payload, Refusal, Signal};
+use crate::ledger::JobLedger;
+use crate::ledger::tally::TallyVisitor;
 use crate::processors::ProcessorChain;
 use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
 
@@ -74,12 +76,36 @@ impl Pipeline {
 #[derive(Debug, Default, Clone)]
 pub struct Router {
     by_signal: [Vec<Arc<Pipeline>>; Signal::COUNT],
+    /// The job ledger, with the signals whose tracked queue this router feeds.
+    ledger: Option<(Arc<JobLedger>, [bool; Signal::COUNT])>,
 }
 
 impl Router {
     /// Adds a pipeline of `signal`.
     pub fn add(&mut self, signal: Signal, pipeline: Arc<Pipeline>) {
         self.by_signal[signal.index()].push(pipeline);
+    }
+
+    /// Counts acknowledged records in `ledger` for the signals whose tracked queue (see
+    /// `ledger`'s module doc) one of this router's pipelines feeds.
+    pub fn set_ledger(&mut self, ledger: Arc<JobLedger>) {
+        let mut feeds = [false; Signal::COUNT];
+        for s in Signal::ALL {
+            feeds[s.index()] = self.by_signal[s.index()].iter().any(|p| {
+                p.exporters.iter().any(|e| {
+                    ledger
+                        .tracked_index(&format!("{}/{}", e.exporter, s))
+                        .is_some()
+                })
+            });
+        }
+        self.ledger = Some((ledger, feeds));
+    }
+
+    /// The job ledger's keys, when this router counts jobs of `signal` (for the receive walk).
+    pub fn job_keys(&self, signal: Signal) -> Option<&Arc<[Box<str>]>> {
+        let (ledger, feeds) = self.ledger.as_ref()?;
+        feeds[signal.index()].then(|| ledger.keys())
     }
 
     /// True when some pipeline takes `signal`.
@@ -104,7 +130,25 @@ impl Router {
     }
 
     /// Sends the payload into every pipeline of its signal.
-    pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
+    pub async fn consume(&self, mut payload: Payload) -> Result<(), Refusal> {
+        let Some((ledger, feeds)) = &self.ledger else {
+            return self.consume_all(payload).await;
+        };
+        if !feeds[payload.signal.index()] {
+            return self.consume_all(payload).await;
+        }
+        let tally = match payload.jobs.take() {
+            Some(t) => Some(t),
+            None => TallyVisitor::tally_of(ledger.keys(), payload.signal, &payload.body),
+        };
+        self.consume_all(payload).await?;
+        if let Some(t) = tally {
+            ledger.received(&t);
+        }
+        Ok(())
+    }
+
+    async fn consume_all(&self, payload: Payload) -> Result<(), Refusal> {
         let pipelines = &self.by_signal[payload.signal.index()];
         match pipelines.as_slice() {
             [] => Err(Refusal::Invalid(format!(

@@ -96,6 +96,8 @@ pub mod names {
     pub const PROCESS_MEMORY_LIMIT: &str = "otelspool_process_memory_limit_bytes";
     /// A memory limiter's soft limit: above it, data is refused.
     pub const MEMORY_LIMITER_SOFT_LIMIT: &str = "otelspool_memory_limiter_soft_limit_bytes";
+    /// Jobs the job ledger evicted (over `max_jobs`, or complete and past `retention`).
+    pub const JOB_LEDGER_EVICTED: &str = "otelspool_job_ledger_evicted_jobs";
 }
 
 /// The registry and every metric in it.
@@ -113,6 +115,7 @@ pub struct Metrics {
     queue_dropped: [IntCounterVec; Signal::COUNT],
     exporter_retries: IntCounterVec,
     refused_requests: IntCounterVec,
+    job_ledger_evicted: IntCounterVec,
     exporter_in_flight: GaugeVec,
     send_latency: HistogramVec,
     ack_latency: HistogramVec,
@@ -220,6 +223,12 @@ impl Metrics {
                 RECEIVER_REFUSED_REQUESTS,
                 "Requests refused before being queued, by reason",
                 &["receiver", "transport", "reason"],
+            )?,
+            job_ledger_evicted: counter_vec(
+                &reg,
+                JOB_LEDGER_EVICTED,
+                "Jobs the job ledger evicted to stay within max_jobs and retention",
+                &[],
             )?,
             exporter_in_flight: gauge_vec(
                 &reg,
@@ -440,7 +449,14 @@ impl Metrics {
             .inc_by(items);
     }
 
-    /// An export attempt failed and will be retried.
+    /// The job ledger evicted `jobs` jobs.
+    pub fn job_ledger_evicted(&self, jobs: u64) {
+        self.job_ledger_evicted
+            .with_label_values(&[] as &[&str])
+            .inc_by(jobs);
+    }
+
+    /// Counts one retried export attempt.
     pub fn exporter_retry(&self, exporter: &str, signal: Signal) {
         self.exporter_retries
             .with_label_values(&[exporter, signal.as_str()])

@@ -88,6 +88,11 @@ impl Running {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM, waits for the exit, and returns stdout and stderr.
     pub fn stop(mut self) -> (String, String) {
         let sent = Command::new("kill")

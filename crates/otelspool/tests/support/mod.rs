@@ -155,6 +155,7 @@ pub fn context(
         metrics: Arc::new(Metrics::new().expect("metrics")),
         status: Arc::new(DeliveryStatus::default()),
         shutdown,
+        ledger: None,
     }
 }
 

@@ -40,6 +40,35 @@ impl Queue {
         self.inner.index_wake.notify_one();
     }
 
+    /// As [`Queue::release`], and with an observer, first hands it those entries that
+    /// `drop_oldest` dropped while they were in flight (they are counted as dropped now), so
+    /// that it has made that durable before the queue forgets them. Blocking with an observer
+    /// when there are such entries.
+    pub fn release_entries(&self, entries: &[super::Entry]) {
+        if let Some(observer) = &self.inner.opts.observer {
+            let mut reported = std::collections::HashSet::new();
+            loop {
+                let newly: Vec<(u64, bytes::Bytes)> = {
+                    let st = self.inner.lock();
+                    entries
+                        .iter()
+                        .filter(|e| {
+                            st.drop_pending.contains_key(&e.id) && !reported.contains(&e.id)
+                        })
+                        .map(|e| (e.id, e.payload.clone()))
+                        .collect()
+                };
+                if newly.is_empty() {
+                    break;
+                }
+                observer.dropping(&newly);
+                reported.extend(newly.iter().map(|r| r.0));
+            }
+        }
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        self.release(&ids);
+    }
+
     /// Puts in-flight entries back so another consumer sends them (the sender gave up, e.g. on
     /// shutdown). They keep their place at the head of the queue.
     pub fn release(&self, ids: &[u64]) {

@@ -68,6 +68,9 @@ pub struct QueueOptions {
     pub lock_timeout: Duration,
     /// Every filesystem call the queue makes (tests inject faults here).
     pub io: Arc<dyn QueueIo>,
+    /// A record-level observer (the job ledger): retention of acknowledged segments and the
+    /// records `drop_oldest` deletes. `None`: no retention, no extra work.
+    pub observer: Option<Arc<dyn crate::QueueObserver>>,
 }
 
 impl QueueOptions {
@@ -85,6 +88,7 @@ impl QueueOptions {
             index_window_bytes: 32 * 1024 * 1024,
             lock_timeout: Duration::ZERO,
             io: Arc::new(RealIo),
+            observer: None,
         }
     }
 }
@@ -238,6 +242,27 @@ impl Queue {
             }
         }
         s
+    }
+
+    /// Every id below this has its outcome: acknowledged, or dropped and no longer in flight
+    /// (the ack ledger's watermark in memory, held below any in-flight entry `drop_oldest`
+    /// dropped, whose outcome is known only when its send ends, and below dropped records not
+    /// yet handed to the observer).
+    pub fn done_below(&self) -> u64 {
+        let st = self.inner.lock();
+        let pending = st.drop_pending.keys().min().copied();
+        [pending, st.unreported_drop]
+            .into_iter()
+            .flatten()
+            .fold(st.watermark, u64::min)
+    }
+
+    /// Deletes the kept segments the observer has released since (see [`crate::QueueObserver`]).
+    pub fn release_retained(&self) {
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_ref() {
+            let _ = w.send(Command::ReleaseRetained);
+        }
     }
 
     /// Counters of drops, damage and refusals since open.

@@ -14,8 +14,13 @@ use crate::state::{EntryMeta, EntryState, SegmentMeta, State};
 impl Writer {
     pub(super) fn commit_group(&mut self, appends: Vec<Request>) {
         let (accepted, to_delete) = admit(&self.inner, appends);
-        for seg in to_delete {
-            self.delete(seg.into());
+        let handed = !to_delete.is_empty();
+        for (seg, dropped) in to_delete {
+            self.hand_to_observer(&seg, dropped);
+            self.delete_now(seg.into());
+        }
+        if handed {
+            self.inner.lock().unreported_drop = None;
         }
         if accepted.is_empty() {
             return;
@@ -53,8 +58,47 @@ impl Writer {
     }
 }
 
+/// An unread record `drop_oldest` removed: id, offset in its segment, length, cached bytes.
+type DroppedRef = (u64, u64, u32, Option<bytes::Bytes>);
+
+impl Writer {
+    /// Gives the observer (if any) the records `drop_oldest` removed from `seg`, read back
+    /// from the file when not cached, before the file is deleted. A record that cannot be read
+    /// back is logged and left out.
+    fn hand_to_observer(&self, seg: &SegmentMeta, dropped: Vec<DroppedRef>) {
+        let Some(observer) = &self.inner.opts.observer else {
+            return;
+        };
+        let io = &self.inner.opts.io;
+        let mut records = Vec::with_capacity(dropped.len());
+        for (id, offset, len, cached) in dropped {
+            let payload = match cached {
+                Some(p) => p,
+                None => {
+                    let mut buf = vec![0u8; len as usize];
+                    let at = offset + FRAME_HEADER_LEN as u64;
+                    let read = match seg.reader.as_deref() {
+                        Some(file) => io.read_at(file, &mut buf, at),
+                        None => Err(std::io::Error::other("segment has no open reader")),
+                    };
+                    if let Err(e) = read {
+                        tracing::warn!(id, error = %e, "could not read back a dropped record for the job ledger; its job's dropped count misses it");
+                        continue;
+                    }
+                    bytes::Bytes::from(buf)
+                }
+            };
+            records.push((id, payload));
+        }
+        observer.dropping(&records);
+    }
+}
+
+/// Segments `drop_oldest` emptied, with the unread records it dropped from them.
+type Dropped = Vec<(SegmentMeta, Vec<DroppedRef>)>;
+
 /// Checks the limits under the lock, makes room when `drop_oldest`, assigns ids.
-fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMeta>) {
+fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Dropped) {
     let opts = &inner.opts;
     let mut st = inner.lock();
     let mut reserved_bytes = 0u64;
@@ -73,11 +117,11 @@ fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMet
         };
         if !fits(&st, reserved_bytes, reserved_entries) && opts.when_full == WhenFull::DropOldest {
             while !fits(&st, reserved_bytes, reserved_entries) {
-                match drop_oldest_segment(&mut st) {
-                    Some(seg) => {
+                match drop_oldest_segment(&mut st, opts.observer.is_some()) {
+                    Some((seg, dropped)) => {
                         // Counted as freed now; the I/O thread (this one) deletes it below.
                         st.disk_bytes = st.disk_bytes.saturating_sub(seg.file_len);
-                        to_delete.push(SegmentMeta { file_len: 0, ..seg });
+                        to_delete.push((SegmentMeta { file_len: 0, ..seg }, dropped));
                     }
                     None => break,
                 }
@@ -105,21 +149,30 @@ fn admit(inner: &Inner, appends: Vec<Request>) -> (Vec<Admitted>, Vec<SegmentMet
     (accepted, to_delete)
 }
 
-/// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending).
-fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
+/// Drops every entry of the oldest inactive segment (in-flight ones become drop-pending); with
+/// `observed`, also returns where the unread ones were.
+fn drop_oldest_segment(st: &mut State, observed: bool) -> Option<(SegmentMeta, Vec<DroppedRef>)> {
     let victim = st
         .segments
         .iter()
         .find(|(_, s)| !s.active)
         .map(|(&id, _)| id)?;
     let before = st.counters.clone();
+    let mut dropped = Vec::new();
     for i in 0..st.entries.len() {
         if st.entries[i].segment == victim {
+            let e = &st.entries[i];
+            if observed && e.state == EntryState::Unread {
+                dropped.push((e.id, e.offset, e.len, e.payload.clone()));
+                let id = e.id;
+                st.unreported_drop = Some(st.unreported_drop.map_or(id, |m| m.min(id)));
+            }
             st.drop_entry(i);
         }
     }
     st.compact_front();
-    // A segment that is not indexed has its records dropped by taking it out of the table.
+    // A segment that is not indexed has its records dropped by taking it out of the table
+    // (the observer is not told about them: a known limit of drops during start-up indexing).
     let taken = st.take_segment(victim);
     let entries = st.counters.dropped_entries - before.dropped_entries;
     let items = st.counters.dropped_items - before.dropped_items;
@@ -129,7 +182,7 @@ fn drop_oldest_segment(st: &mut State) -> Option<SegmentMeta> {
         reason = "queue full (when_full: drop_oldest)",
         "dropped the oldest queued data to make room"
     );
-    taken
+    taken.map(|seg| (seg, dropped))
 }
 
 type GroupError = (std::io::Error, Vec<Pending>);

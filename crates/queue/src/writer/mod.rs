@@ -70,6 +70,8 @@ pub(crate) enum Command {
     },
     /// Delete a fully acknowledged segment file.
     Delete(SegmentMeta),
+    /// Delete the kept segments the observer has released.
+    ReleaseRetained,
     /// Write the ledger and stop.
     Shutdown,
 }
@@ -123,6 +125,8 @@ struct Writer {
     /// The last ledger rename's folder sync failed: the next write renames again rather than
     /// writing in place, so that the name is known durable.
     ledger_needs_rename: bool,
+    /// Drained segments kept for the observer, with the id every record of theirs is below.
+    retained: Vec<(u64, Doomed)>,
 }
 
 /// The channel an append's answer goes back on.
@@ -158,6 +162,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>, doomed: Vec<Doomed>)
         uncut: Vec::new(),
         doomed,
         ledger_needs_rename: false,
+        retained: Vec::new(),
     };
     w.retry_housekeeping();
     let mut last_tick = Instant::now();
@@ -178,6 +183,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>, doomed: Vec<Doomed>)
                     reply,
                 } => appends.push((items, payload, reply)),
                 Command::Delete(seg) => w.delete(seg.into()),
+                Command::ReleaseRetained => w.release_retained(),
                 Command::Shutdown => stop = true,
             }
             next = if appends.len() < MAX_GROUP {
@@ -226,6 +232,7 @@ impl Writer {
     /// Retries what a failed filesystem call left to do: cutting abandoned tails and deleting
     /// drained segments.
     fn retry_housekeeping(&mut self) {
+        self.release_retained();
         for u in std::mem::take(&mut self.uncut) {
             self.retry_cut(u);
         }

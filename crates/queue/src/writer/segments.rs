@@ -13,6 +13,50 @@ impl Writer {
     /// Deletes a drained segment's file, logging the first failure; on failure it is kept,
     /// counted, and retried by `retry_housekeeping`.
     pub(super) fn delete(&mut self, d: Doomed) {
+        if let Some(end) = self.retained_until(&d) {
+            self.retained.push((end, d));
+            return;
+        }
+        self.delete_now(d);
+    }
+
+    /// With an observer: `Some(end)` when the segment holds ids the observer has not released
+    /// (`end` bounds its ids from above: the next segment's first id, or the next id).
+    fn retained_until(&self, d: &Doomed) -> Option<u64> {
+        let observer = self.inner.opts.observer.as_ref()?;
+        let first = d
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(format::parse_segment_file_name)?;
+        let end = {
+            let st = self.inner.lock();
+            st.segments
+                .range(first + 1..)
+                .next()
+                .map_or(st.next_id, |(&id, _)| id)
+        };
+        (end > observer.retain_from()).then_some(end)
+    }
+
+    /// Deletes the kept segments the observer has released.
+    pub(super) fn release_retained(&mut self) {
+        let Some(observer) = self.inner.opts.observer.clone() else {
+            return;
+        };
+        let from = observer.retain_from();
+        let (free, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retained)
+            .into_iter()
+            .partition(|(end, _)| *end <= from);
+        self.retained = keep;
+        for (_, d) in free {
+            self.delete_now(d);
+        }
+    }
+
+    /// Deletes a segment's file now, whatever the observer keeps (dropped data: its records
+    /// were handed to the observer first).
+    pub(super) fn delete_now(&mut self, d: Doomed) {
         if let Err((d, e)) = self.try_delete(d) {
             tracing::warn!(path = %d.path.display(), error = %e, "could not delete a drained queue segment; keeping it and retrying");
             self.doomed.push(d);

@@ -11,6 +11,7 @@
 //! The verdict is decided in [`verdict`] only; this module gathers the figures and renders.
 //! [`probe`] is the client `otelspool healthcheck` uses.
 
+mod jobs;
 pub mod probe;
 mod server;
 mod status;
@@ -47,6 +48,7 @@ pub struct Health {
     started: Instant,
     checks: Option<DeliveryChecks>,
     watch: Arc<Watch>,
+    ledger: std::sync::OnceLock<Arc<crate::ledger::JobLedger>>,
 }
 
 /// The figures of one queue at one moment.
@@ -67,7 +69,18 @@ impl Health {
             started: Instant::now(),
             checks,
             watch,
+            ledger: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Serves the job ledger's routes (`/v1/jobs`) and its status panel.
+    pub fn set_ledger(&self, ledger: Arc<crate::ledger::JobLedger>) {
+        let _ = self.ledger.set(ledger);
+    }
+
+    /// The job ledger, when it is on.
+    pub fn ledger(&self) -> Option<&Arc<crate::ledger::JobLedger>> {
+        self.ledger.get()
     }
 
     /// Moves to `phase`.
@@ -163,7 +176,7 @@ impl Health {
         let now = SystemTime::now();
         let views = self.views(&observed);
         let verdict = evaluate(self.phase(), &views, self.checks.as_ref(), now);
-        status::document(&status::Inputs {
+        let mut doc = status::document(&status::Inputs {
             watch: &self.watch,
             observed: &observed,
             views: &views,
@@ -173,9 +186,22 @@ impl Health {
             up_since: self.up_since,
             uptime: self.started.elapsed(),
             now,
-        })
+        });
+        // The "recent jobs" panel, when the job ledger is on.
+        if let (Some(l), Some(o)) = (self.ledger(), doc.as_object_mut()) {
+            let jobs: Vec<Value> = l
+                .jobs(0, None, RECENT_JOBS)
+                .iter()
+                .map(|v| v.to_json())
+                .collect();
+            o.insert("recent_jobs".into(), Value::Array(jobs));
+        }
+        doc
     }
 }
+
+/// Jobs shown in the status page's "recent jobs" panel.
+const RECENT_JOBS: usize = 20;
 
 #[cfg(test)]
 mod tests {

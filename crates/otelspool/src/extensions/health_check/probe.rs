@@ -73,6 +73,17 @@ pub fn connect_address(endpoint: &str) -> String {
 
 /// GETs `path` from `endpoint` (`host:port`) within `timeout`.
 pub fn probe(endpoint: &str, path: &str, timeout: Duration) -> Result<ProbeAnswer, ProbeError> {
+    call("GET", endpoint, path, timeout)
+}
+
+/// Sends `method path` (no body) to `endpoint` (`host:port`, or `http://host:port`) and reads
+/// the answer within `timeout`. Used by `otelspool healthcheck` and `otelspool jobs`.
+pub fn call(
+    method: &str,
+    endpoint: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<ProbeAnswer, ProbeError> {
     let deadline = Instant::now() + timeout;
     let target = connect_address(endpoint);
     let addrs: Vec<SocketAddr> = target
@@ -108,7 +119,7 @@ pub fn probe(endpoint: &str, path: &str, timeout: Duration) -> Result<ProbeAnswe
     stream.set_read_timeout(Some(left)).map_err(exchange)?;
     stream.set_write_timeout(Some(left)).map_err(exchange)?;
     let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {target}\r\nUser-Agent: otelspool-healthcheck\r\nAccept: application/json\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {target}\r\nUser-Agent: otelspool-healthcheck\r\nAccept: application/json\r\nContent-Length: 0\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).map_err(exchange)?;
     let mut raw = Vec::new();

@@ -1,5 +1,6 @@
 //! The health endpoint's routes: readiness at the configured path and `/readyz`, liveness at
-//! `/livez`, the status page at `/status` and its data at `/status.json`.
+//! `/livez`, the status page at `/status` and its data at `/status.json`; the job ledger's
+//! `/v1/jobs` routes (`jobs.rs`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use super::Health;
 /// The status page: one self-contained HTML file (no CDN, no build step).
 const STATUS_PAGE: &str = include_str!("status.html");
 
-fn json(code: StatusCode, body: Value) -> Response {
+pub(super) fn json(code: StatusCode, body: Value) -> Response {
     (
         code,
         [
@@ -63,7 +64,8 @@ pub fn router(path: &str, health: Arc<Health>) -> Router {
         .route("/readyz", get(readiness))
         .route("/livez", get(liveness))
         .route("/status", get(status_page))
-        .route("/status.json", get(status_json));
+        .route("/status.json", get(status_json))
+        .merge(super::jobs::routes());
     if !fixed.contains(&path) {
         app = app.route(path, get(readiness));
     }

@@ -97,7 +97,7 @@ impl ReceiverContext {
         let payload = if json {
             Payload::from_json(signal, &body)
         } else {
-            Payload::from_protobuf(signal, body)
+            Payload::from_protobuf_with_jobs(signal, body, self.router.job_keys(signal))
         };
         let payload = payload.map_err(|e| {
             self.malformed(transport, signal, &e);
