@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod binary;
+mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,10 +14,10 @@ use std::time::Duration;
 
 use binary::{Running, free_port};
 use bytes::Bytes;
+use common::pass_through_codec::PassThroughCodec;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otelspool::exporters::PassThroughCodec;
 use otelspool::pipeline::Signal;
 use otelspool_testkit::backend::{Backend, Mode, grpc};
 use prost::Message;
