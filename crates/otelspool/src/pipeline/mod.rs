@@ -4,6 +4,7 @@ mod payload;
 mod refusal;
 mod router;
 mod signal;
+pub mod wire;
 
 pub use payload::{Decoded, Payload, PayloadError, SPAN_ID_LEN, TRACE_ID_LEN, merge_requests};
 pub use refusal::Refusal;

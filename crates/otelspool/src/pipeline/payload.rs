@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 
 use super::Signal;
+use super::wire::{self, CountOnly, WireError};
 
 /// An encoded `Export*ServiceRequest` of one signal with its item count.
 #[derive(Debug, Clone)]
@@ -44,9 +45,12 @@ pub enum Decoded {
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
-    /// The protobuf bytes are not a valid export request.
+    /// The protobuf bytes are not a valid export request (prost's decode).
     #[error("malformed OTLP protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// The protobuf bytes are not a valid export request (the wire walker).
+    #[error("malformed OTLP protobuf: {0}")]
+    Wire(#[from] WireError),
     /// The JSON is not a valid OTLP/JSON export request.
     #[error("malformed OTLP/JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -242,11 +246,10 @@ pub fn merge_requests<'a>(parts: impl ExactSizeIterator<Item = &'a Bytes> + Clon
 
 impl Payload {
     /// Validates protobuf bytes (encoding and id lengths) and counts their items, keeping the
-    /// bytes as they are.
+    /// bytes as they are: one walk over the bytes, nothing decoded or allocated
+    /// ([`wire::walk`]).
     pub fn from_protobuf(signal: Signal, body: Bytes) -> Result<Payload, PayloadError> {
-        let decoded = Decoded::from_protobuf(signal, &body)?;
-        decoded.check_ids()?;
-        let items = decoded.items();
+        let items = wire::walk(signal, &body, &mut CountOnly)?;
         Ok(Payload {
             signal,
             body,
