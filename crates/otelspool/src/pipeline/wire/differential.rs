@@ -597,3 +597,31 @@ fn the_generator_reaches_every_outcome() {
     assert!(ids > 200, "{ids}");
     assert!(deep_rejected > 20, "{deep_rejected}");
 }
+
+/// Scenario: every seed of the `wire_walker` fuzz target (the signal byte, then the body).
+/// Guarantees: the walker agrees with prost on each, and each seed is a request holding items
+/// (so the fuzzer starts from bodies that reach every message kind).
+#[test]
+fn fuzz_seeds_are_requests_the_walker_agrees_on() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/wire_walker");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seed directory") {
+        let path = entry.expect("entry").path();
+        let data = std::fs::read(&path).expect("seed");
+        let Some((&selector, body)) = data.split_first() else {
+            continue;
+        };
+        let signal = Signal::ALL[usize::from(selector) % Signal::ALL.len()];
+        let verdict = check(signal, body);
+        if !body.is_empty() {
+            assert!(
+                matches!(verdict, Ok(n) if n > 0),
+                "{}: {verdict:?}",
+                path.display()
+            );
+        }
+        seeds += 1;
+    }
+    assert!(seeds >= 9, "{seeds}");
+}
