@@ -10,6 +10,10 @@
 //! - `walk_count`: the same request through `Payload::from_protobuf`, i.e. the wire walker
 //!   (`pipeline::wire::walk` with `CountOnly`), and through the walker with a visitor looking
 //!   up both job keys per record (what a per-job ledger needs).
+//! - `receive_cpu`: the CPU work of one received request by size (10 to 10,000 records):
+//!   the walk of plain protobuf, gzip inflation + walk, OTLP/JSON conversion; and `hop`, the
+//!   round trip of a `spawn_blocking` from a 2-worker runtime against an inline call: the
+//!   figures behind the receivers' offload thresholds (receivers/otlp/offload.rs).
 //! - `json_to_protobuf`: the OTLP/HTTP JSON path, `Decoded::from_json` + `into_payload`.
 //! - `batch_merge`: what `delivery::batch` does when it reads a batch:
 //!   `pipeline::merge_requests`, concatenating the protobuf bytes of N queued requests.
@@ -116,6 +120,45 @@ fn walk_count(c: &mut Criterion) {
             })
         },
     );
+    g.finish();
+}
+
+fn receive_cpu(c: &mut Criterion) {
+    let mut g = c.benchmark_group("receive_cpu");
+    for n in [10usize, 100, 1000, 10_000] {
+        let request = request(3, n);
+        let body = Bytes::from(request.encode_to_vec());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).expect("gzip");
+        let gz = enc.finish().expect("gzip");
+        let json = serde_json::to_vec(&request).expect("json");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("walk/{n}_records_{}B", body.len()), |b| {
+            b.iter(|| Payload::from_protobuf(Signal::Logs, black_box(body.clone())).expect("ok"))
+        });
+        g.bench_function(format!("gunzip_walk/{n}_records_{}B_gz", gz.len()), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                let mut dec = flate2::bufread::MultiGzDecoder::new(black_box(&gz[..]));
+                std::io::Read::read_to_end(&mut dec, &mut out).expect("gunzip");
+                Payload::from_protobuf(Signal::Logs, Bytes::from(out)).expect("ok")
+            })
+        });
+        g.bench_function(format!("json/{n}_records_{}B", json.len()), |b| {
+            b.iter(|| Payload::from_json(Signal::Logs, black_box(&json)).expect("ok"))
+        });
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("hop/inline", |b| {
+        b.iter(|| rt.block_on(async { black_box(1u8) }))
+    });
+    g.bench_function("hop/spawn_blocking", |b| {
+        b.iter(|| rt.block_on(async { tokio::task::spawn_blocking(|| black_box(1u8)).await }))
+    });
     g.finish();
 }
 
@@ -285,6 +328,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode_count, walk_count, json_to_protobuf, batch_merge, queue_append, gzip_1mib
+    targets = decode_count, walk_count, receive_cpu, json_to_protobuf, batch_merge, queue_append, gzip_1mib
 }
 criterion_main!(benches);

@@ -61,7 +61,7 @@ async fn large_bodies_are_accepted_whole_and_the_budget_comes_back() {
     let (status, _) = http_post(r.http, path, "application/json", "", &json).await;
     assert_eq!(status, 200);
     let small = records.next_batch(10).0.encode_to_vec();
-    assert!(small.len() < OFFLOAD_MIN_GZIP_BYTES);
+    assert!(small.len() < OFFLOAD_MIN_BYTES);
     grpc_call(&r.channel(), Signal::Logs, Bytes::from(small))
         .await
         .expect("small gRPC accepted");

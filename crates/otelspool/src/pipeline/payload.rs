@@ -2,7 +2,8 @@
 //! decode/encode for the processors that must change data.
 //!
 //! Receivers keep the client's protobuf bytes as they are whenever no processor changes the
-//! data, so the common path decodes once (to validate and count) and never re-encodes.
+//! data, so the common path never decodes: it walks the bytes once to validate and count
+//! them (`wire`), and never re-encodes.
 //!
 //! Validation is what the OpenTelemetry Collector's pdata does on unmarshal: besides the
 //! encoding, every trace id must be 16 bytes and every span id 8 (or empty), in log records,

@@ -3,11 +3,11 @@
 //! large ones, at most one such job per core at a time.
 //!
 //! Why a threshold: a hop to the blocking pool costs a thread wake-up and a cross-thread
-//! hand-off each way (tens of µs on the 2-vCPU reference machine; figures in
+//! hand-off each way (~70 µs on the loaded 2-vCPU reference machine; figures in
 //! docs/architecture.md), more than the whole CPU work of a request of the plan's size (10
-//! records, ~4 KB). A large body (a 1 MiB batch, or gzip that inflates to it) takes
-//! milliseconds, during which an async worker would answer nobody else's acks. The thresholds
-//! keep the work done inline under ~50 µs.
+//! records, ~4 KB: 4.5 µs to walk, 15 µs gzipped). A large body (a 1 MiB batch, or gzip that
+//! inflates to it) takes milliseconds, during which an async worker would answer nobody
+//! else's acks. Each threshold is where the work done inline reaches about one hop.
 //!
 //! Why a bound: the blocking pool grows to 512 threads; CPU-bound jobs beyond the cores only
 //! add context switches and memory. Jobs wait for a slot on a semaphore (asynchronously: a
@@ -21,8 +21,8 @@ use tokio::sync::Semaphore;
 /// Plain (uncompressed) bodies from this many bytes are walked off the async workers.
 pub const OFFLOAD_MIN_BYTES: usize = 64 << 10;
 /// Gzip bodies from this many compressed bytes are inflated and walked off the async workers
-/// (they inflate to several times their size).
-pub const OFFLOAD_MIN_GZIP_BYTES: usize = 16 << 10;
+/// (log records compress 10 to 26 times: 4 KiB inflate to 40-100 KiB).
+pub const OFFLOAD_MIN_GZIP_BYTES: usize = 4 << 10;
 /// OTLP/JSON bodies from this many bytes (compressed or not) are converted off the async
 /// workers: conversion costs several times a walk per byte.
 pub const OFFLOAD_MIN_JSON_BYTES: usize = 8 << 10;
@@ -75,6 +75,7 @@ mod tests {
             assert!(!worth_it(1 << 10, gzip, json), "{gzip} {json}");
         }
         assert!(!worth_it(4 << 10, false, false));
+        assert!(!worth_it(400, true, false));
         assert!(!worth_it(OFFLOAD_MIN_BYTES - 1, false, false));
         assert!(worth_it(OFFLOAD_MIN_BYTES, false, false));
         assert!(!worth_it(OFFLOAD_MIN_GZIP_BYTES - 1, true, false));
