@@ -2,9 +2,18 @@
 //!
 //! `cargo bench -p otelspool --bench hot_paths` (add `-- --quick` for a faster, rougher run).
 //!
-//! - `decode_count`: `Payload::from_protobuf` (validate + count) of a realistic request: 100
-//!   ComfyUI-like log records of ~300 bytes with `emerge.job_id` / `emerge.workflow_id`
-//!   attributes, as `otelspool-loadgen` builds them. Throughput in log records.
+//! - `decode_count`: validate + count of a realistic request by a full prost decode
+//!   (`Decoded::from_protobuf`, `check_ids`, `items`: what the receivers did before the wire
+//!   walker): 100 ComfyUI-like log records of ~300 bytes with `emerge.job_id` /
+//!   `emerge.workflow_id` attributes, as `otelspool-loadgen` builds them. Throughput in log
+//!   records.
+//! - `walk_count`: the same request through `Payload::from_protobuf`, i.e. the wire walker
+//!   (`pipeline::wire::walk` with `CountOnly`), and through the walker with a visitor looking
+//!   up both job keys per record (what a per-job ledger needs).
+//! - `receive_cpu`: the CPU work of one received request by size (10 to 10,000 records):
+//!   the walk of plain protobuf, gzip inflation + walk, OTLP/JSON conversion; and `hop`, the
+//!   round trip of a `spawn_blocking` from a 2-worker runtime against an inline call: the
+//!   figures behind the receivers' offload thresholds (receivers/otlp/offload.rs).
 //! - `json_to_protobuf`: the OTLP/HTTP JSON path, `Decoded::from_json` + `into_payload`.
 //! - `batch_merge`: what `delivery::batch` does when it reads a batch:
 //!   `pipeline::merge_requests`, concatenating the protobuf bytes of N queued requests.
@@ -21,12 +30,14 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use otelspool::exporters::Compression;
+use otelspool::pipeline::wire::{ItemVisitor, walk};
 use otelspool::pipeline::{Decoded, Payload, Signal, merge_requests};
 use otelspool_queue::{BatchLimits, Queue, QueueOptions};
 use otelspool_testkit::loadgen::records::JobRecords;
@@ -54,6 +65,42 @@ fn decode_count(c: &mut Criterion) {
         format!("logs_{RECORDS}x{RECORD_SIZE}B_{}B", body.len()),
         |b| {
             b.iter(|| {
+                let d = Decoded::from_protobuf(Signal::Logs, black_box(&body)).expect("valid");
+                d.check_ids().expect("valid ids");
+                assert_eq!(d.items(), RECORDS as u64);
+                d
+            })
+        },
+    );
+    g.finish();
+}
+
+/// Counts records per distinct job id, as a ledger would (no allocation per record).
+struct JobCounter {
+    keys: Vec<Box<str>>,
+    with_job: u64,
+}
+
+impl ItemVisitor for JobCounter {
+    fn keys(&self) -> &[Box<str>] {
+        &self.keys
+    }
+
+    fn item(&mut self, values: &[Option<&str>]) {
+        if values[0].is_some() {
+            self.with_job += 1;
+        }
+    }
+}
+
+fn walk_count(c: &mut Criterion) {
+    let body = proto_bytes(7, RECORDS);
+    let mut g = c.benchmark_group("walk_count");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function(
+        format!("logs_{RECORDS}x{RECORD_SIZE}B_{}B", body.len()),
+        |b| {
+            b.iter(|| {
                 let p = Payload::from_protobuf(Signal::Logs, black_box(body.clone()))
                     .expect("valid request");
                 assert_eq!(p.items, RECORDS as u64);
@@ -61,6 +108,60 @@ fn decode_count(c: &mut Criterion) {
             })
         },
     );
+    let mut counter = JobCounter {
+        keys: vec!["emerge.job_id".into(), "emerge.workflow_id".into()],
+        with_job: 0,
+    };
+    g.bench_function(
+        format!("logs_{RECORDS}x{RECORD_SIZE}B_{}B_job_keys", body.len()),
+        |b| {
+            b.iter(|| {
+                counter.with_job = 0;
+                let n = walk(Signal::Logs, black_box(&body), &mut counter).expect("valid");
+                assert_eq!(counter.with_job, n);
+                n
+            })
+        },
+    );
+    g.finish();
+}
+
+fn receive_cpu(c: &mut Criterion) {
+    let mut g = c.benchmark_group("receive_cpu");
+    for n in [10usize, 100, 1000, 10_000] {
+        let request = request(3, n);
+        let body = Bytes::from(request.encode_to_vec());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).expect("gzip");
+        let gz = enc.finish().expect("gzip");
+        let json = serde_json::to_vec(&request).expect("json");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("walk/{n}_records_{}B", body.len()), |b| {
+            b.iter(|| Payload::from_protobuf(Signal::Logs, black_box(body.clone())).expect("ok"))
+        });
+        g.bench_function(format!("gunzip_walk/{n}_records_{}B_gz", gz.len()), |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                let mut dec = flate2::bufread::MultiGzDecoder::new(black_box(&gz[..]));
+                std::io::Read::read_to_end(&mut dec, &mut out).expect("gunzip");
+                Payload::from_protobuf(Signal::Logs, Bytes::from(out)).expect("ok")
+            })
+        });
+        g.bench_function(format!("json/{n}_records_{}B", json.len()), |b| {
+            b.iter(|| Payload::from_json(Signal::Logs, black_box(&json)).expect("ok"))
+        });
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("hop/inline", |b| {
+        b.iter(|| rt.block_on(async { black_box(1u8) }))
+    });
+    g.bench_function("hop/spawn_blocking", |b| {
+        b.iter(|| rt.block_on(async { tokio::task::spawn_blocking(|| black_box(1u8)).await }))
+    });
     g.finish();
 }
 
@@ -227,6 +328,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode_count, json_to_protobuf, batch_merge, queue_append, compression_1mib
+    targets = decode_count, walk_count, receive_cpu, json_to_protobuf, batch_merge, queue_append, compression_1mib
 }
 criterion_main!(benches);

@@ -2,7 +2,8 @@
 //! decode/encode for the processors that must change data.
 //!
 //! Receivers keep the client's protobuf bytes as they are whenever no processor changes the
-//! data, so the common path decodes once (to validate and count) and never re-encodes.
+//! data, so the common path never decodes: it walks the bytes once to validate and count
+//! them (`wire`), and never re-encodes.
 //!
 //! Validation is what the OpenTelemetry Collector's pdata does on unmarshal: besides the
 //! encoding, every trace id must be 16 bytes and every span id 8 (or empty), in log records,
@@ -18,6 +19,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 
 use super::Signal;
+use super::wire::{self, CountOnly, WireError};
 
 /// An encoded `Export*ServiceRequest` of one signal with its item count.
 #[derive(Debug, Clone)]
@@ -46,9 +48,12 @@ pub enum Decoded {
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
-    /// The protobuf bytes are not a valid export request.
+    /// The protobuf bytes are not a valid export request (prost's decode).
     #[error("malformed OTLP protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// The protobuf bytes are not a valid export request (the wire walker).
+    #[error("malformed OTLP protobuf: {0}")]
+    Wire(#[from] WireError),
     /// The JSON is not a valid OTLP/JSON export request.
     #[error("malformed OTLP/JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -245,9 +250,10 @@ pub fn merge_requests<'a>(parts: impl ExactSizeIterator<Item = &'a Bytes> + Clon
 
 impl Payload {
     /// Validates protobuf bytes (encoding and id lengths) and counts their items, keeping the
-    /// bytes as they are.
+    /// bytes as they are: one walk over the bytes, nothing decoded or allocated
+    /// ([`wire::walk`]).
     pub fn from_protobuf(signal: Signal, body: Bytes) -> Result<Payload, PayloadError> {
-        let items = super::wire::walk(signal, &body, &mut super::wire::CountOnly)?;
+        let items = wire::walk(signal, &body, &mut CountOnly)?;
         Ok(Payload {
             signal,
             body,
@@ -267,7 +273,7 @@ impl Payload {
             return Payload::from_protobuf(signal, body);
         };
         let mut visitor = crate::ledger::tally::TallyVisitor::new(keys.clone());
-        let items = super::wire::walk(signal, &body, &mut visitor)?;
+        let items = wire::walk(signal, &body, &mut visitor)?;
         Ok(Payload {
             signal,
             body,
@@ -281,6 +287,20 @@ impl Payload {
         let decoded = Decoded::from_json(signal, json)?;
         decoded.check_ids()?;
         Ok(decoded.into_payload())
+    }
+
+    /// As [`Payload::from_json`], and with `keys` (the job ledger's) counts the items per job
+    /// by walking the converted protobuf, as the exporter's delivery count will.
+    pub fn from_json_with_jobs(
+        signal: Signal,
+        json: &[u8],
+        keys: Option<&std::sync::Arc<[Box<str>]>>,
+    ) -> Result<Payload, PayloadError> {
+        let payload = Payload::from_json(signal, json)?;
+        let Some(keys) = keys else {
+            return Ok(payload);
+        };
+        Payload::from_protobuf_with_jobs(signal, payload.body, Some(keys))
     }
 
     /// Decodes the payload for a processor that changes data.
@@ -325,6 +345,27 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Scenario: the job ledger is on and a log request arrives as OTLP/JSON, two records of
+    /// job-1 (one keyed on the record, one through its resource) and one of job-2.
+    /// Guarantees: the payload carries the per-job tally of what was converted, as for
+    /// protobuf (the exporter's delivery count walks the same protobuf), and none without keys.
+    #[test]
+    fn json_requests_are_tallied_per_job() {
+        let json = br#"{"resourceLogs":[
+          {"resource":{"attributes":[{"key":"emerge.job_id","value":{"stringValue":"job-1"}}]},
+           "scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}},
+             {"body":{"stringValue":"b"},"attributes":[{"key":"emerge.job_id","value":{"stringValue":"job-1"}}]}]}]},
+          {"scopeLogs":[{"logRecords":[{"attributes":[{"key":"emerge.job_id","value":{"stringValue":"job-2"}}]}]}]}]}"#;
+        let keys: std::sync::Arc<[Box<str>]> = vec!["emerge.job_id".into()].into();
+        let p = Payload::from_json_with_jobs(Signal::Logs, json, Some(&keys)).expect("valid");
+        assert_eq!(p.items, 3);
+        let mut jobs = p.jobs.expect("tallied").jobs;
+        jobs.sort();
+        assert_eq!(jobs, vec![(0, "job-1".into(), 2), (0, "job-2".into(), 1)]);
+        let plain = Payload::from_json_with_jobs(Signal::Logs, json, None).expect("valid");
+        assert!(plain.jobs.is_none());
     }
 
     /// Scenario: garbage bytes arrive as protobuf.

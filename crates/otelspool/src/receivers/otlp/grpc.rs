@@ -25,7 +25,7 @@ use tonic::transport::server::Connected;
 use tonic::{Code, Status};
 
 use super::body::{BodyError, BodyPolicy, read_body};
-use super::{DECODE_EXPANSION, ReceiverContext};
+use super::{BodyForm, DECODE_EXPANSION, PrepareError, ReceiverContext};
 use crate::pipeline::Signal;
 use crate::receivers::auth::BearerTokenAuth;
 use crate::receivers::tls::{ServerTls, Stream};
@@ -134,7 +134,7 @@ where
 /// queue.
 async fn export<B>(
     signal: Signal,
-    ctx: &ReceiverContext,
+    ctx: &Arc<ReceiverContext>,
     settings: &GrpcSettings,
     req: http::Request<B>,
 ) -> Result<http::Response<tonic::body::Body>, Status>
@@ -173,17 +173,23 @@ where
     if rx.remaining() != len {
         return Err(invalid("the request is not exactly one gRPC message"));
     }
-    let message = match (compressed, gzip) {
-        (0, _) => rx
-            .into_bytes(&mut charge)
-            .map_err(|r| failed(BodyError::Refused(r)))?,
-        (1, true) => rx.gunzip(max, &mut charge).map_err(failed)?,
+    let gzip = match (compressed, gzip) {
+        (0, _) => false,
+        (1, true) => true,
         (1, false) => return Err(invalid("a compressed message without grpc-encoding")),
         _ => return Err(invalid("an unknown gRPC message flag")),
     };
-    let payload = ctx
-        .decode(TRANSPORT, signal, message, false, &mut charge)
-        .map_err(|r| r.to_grpc_status())?;
+    let form = BodyForm {
+        gzip,
+        json: false,
+        limit: max,
+    };
+    // The charge is kept until the payload is queued.
+    let (payload, _charge) = match ctx.prepare(TRANSPORT, signal, rx, form, charge).await {
+        Ok(prepared) => prepared,
+        Err(PrepareError::Body(e)) => return Err(body_status(ctx, signal, e)),
+        Err(PrepareError::Refused(r)) => return Err(r.to_grpc_status()),
+    };
     ctx.consume(TRANSPORT, payload, started)
         .await
         .map_err(|r| r.to_grpc_status())?;

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::body::{BodyError, BodyPolicy, read_body};
-use super::{DECODE_EXPANSION, ReceiverContext};
+use super::{BodyForm, DECODE_EXPANSION, PrepareError, ReceiverContext};
 use crate::pipeline::{Refusal, Signal};
 use crate::receivers::auth::BearerTokenAuth;
 use crate::receivers::tls::ServerTls;
@@ -221,19 +221,16 @@ async fn export(state: Arc<HttpState>, signal: Signal, req: http::Request<Body>)
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let body = if gzip {
-        received.gunzip(limit, &mut charge)
-    } else {
-        received.into_bytes(&mut charge).map_err(BodyError::Refused)
+    let form = BodyForm {
+        gzip,
+        json: encoding == Encoding::Json,
+        limit,
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let json = encoding == Encoding::Json;
-    let payload = match ctx.decode(TRANSPORT, signal, body, json, &mut charge) {
-        Ok(p) => p,
-        Err(r) => return refusal_answer(&r, encoding),
+    // The charge is kept until the payload is queued.
+    let (payload, _charge) = match ctx.prepare(TRANSPORT, signal, received, form, charge).await {
+        Ok(prepared) => prepared,
+        Err(PrepareError::Body(e)) => return fail(e),
+        Err(PrepareError::Refused(r)) => return refusal_answer(&r, encoding),
     };
     match ctx.consume(TRANSPORT, payload, started).await {
         Ok(()) => answer(StatusCode::OK, encoding, "", None),

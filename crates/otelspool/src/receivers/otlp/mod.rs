@@ -8,16 +8,18 @@ mod body;
 mod budget;
 mod grpc;
 mod http;
+mod offload;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
-pub use body::{BODY_DEADLINE, BODY_RATE_WINDOW, BodyError, BodyPolicy, MIN_BODY_RATE};
+pub use body::{BODY_DEADLINE, BODY_RATE_WINDOW, BodyError, BodyPolicy, MIN_BODY_RATE, Received};
 pub use budget::{CONNECTION_SHARE_DIVISOR, Charge, DECODE_EXPANSION, InFlightBudget};
 pub use grpc::{GrpcSettings, serve_grpc};
 pub use http::{HttpSettings, router as http_router, serve_http};
+pub use offload::{OFFLOAD_MIN_BYTES, OFFLOAD_MIN_GZIP_BYTES, OFFLOAD_MIN_JSON_BYTES};
 
 use crate::pipeline::{Payload, Refusal, Router, Signal};
 use crate::receivers::auth::BearerTokenAuth;
@@ -26,6 +28,27 @@ use crate::telemetry::{Metrics, REPEAT_LOG_INTERVAL, RateLimitedLog};
 /// Refused requests are logged once a minute per (receiver, transport, reason).
 static REFUSALS: LazyLock<RateLimitedLog<(String, &'static str, &'static str)>> =
     LazyLock::new(|| RateLimitedLog::new(REPEAT_LOG_INTERVAL));
+
+/// How a received body is encoded.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyForm {
+    /// gzip-compressed.
+    pub gzip: bool,
+    /// OTLP/JSON rather than protobuf.
+    pub json: bool,
+    /// The most bytes it may inflate to.
+    pub limit: usize,
+}
+
+/// Why a received body did not become a payload.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// Inflating or assembling it failed (not yet counted or logged: each transport answers
+    /// these its own way).
+    Body(BodyError),
+    /// It was refused while decoded (already counted and logged).
+    Refused(Refusal),
+}
 
 /// What both transports of one receiver share.
 #[derive(Debug)]
@@ -80,9 +103,10 @@ impl ReceiverContext {
         }
     }
 
-    /// Validates and counts a protobuf or OTLP/JSON body, charging its decoded form while it
-    /// exists; after, `charge` covers the payload's bytes only. Malformed data is counted and
-    /// refused as `Invalid`.
+    /// Validates and counts a protobuf or OTLP/JSON body. The walk of protobuf bytes allocates
+    /// nothing, so the charge stays at the body's size; the decoded form of JSON is charged
+    /// while it exists. After, `charge` covers the payload's bytes only. Malformed data is
+    /// counted and refused as `Invalid`.
     pub fn decode(
         &self,
         transport: &'static str,
@@ -91,11 +115,13 @@ impl ReceiverContext {
         json: bool,
         charge: &mut Charge,
     ) -> Result<Payload, Refusal> {
-        charge
-            .set(body.len().saturating_mul(DECODE_EXPANSION - 1))
-            .inspect_err(|r| self.refused(transport, signal, r))?;
+        if json {
+            charge
+                .set(body.len().saturating_mul(DECODE_EXPANSION - 1))
+                .inspect_err(|r| self.refused(transport, signal, r))?;
+        }
         let payload = if json {
-            Payload::from_json(signal, &body)
+            Payload::from_json_with_jobs(signal, &body, self.router.job_keys(signal))
         } else {
             Payload::from_protobuf_with_jobs(signal, body, self.router.job_keys(signal))
         };
@@ -106,6 +132,50 @@ impl ReceiverContext {
         // Shrinking never fails.
         let _ = charge.set(payload.body.len());
         Ok(payload)
+    }
+
+    /// Turns a received body into a validated payload: gzip inflation (to at most `limit`
+    /// bytes) when `gzip`, then [`decode`](Self::decode). A small body is handled here, a
+    /// large one on the blocking pool (see `offload`), its charge moved along with its
+    /// buffers and handed back with the payload, so that the budget holds what the buffers
+    /// hold wherever they are. The charge must be kept until the payload is queued.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        transport: &'static str,
+        signal: Signal,
+        received: Received,
+        body: BodyForm,
+        mut charge: Charge,
+    ) -> Result<(Payload, Charge), PrepareError> {
+        if !offload::worth_it(received.remaining(), body.gzip, body.json) {
+            let payload = self.prepare_now(transport, signal, received, body, &mut charge)?;
+            return Ok((payload, charge));
+        }
+        let ctx = self.clone();
+        offload::run(move || {
+            let payload = ctx.prepare_now(transport, signal, received, body, &mut charge)?;
+            Ok((payload, charge))
+        })
+        .await
+        .unwrap_or(Err(PrepareError::Refused(Refusal::ShuttingDown)))
+    }
+
+    fn prepare_now(
+        &self,
+        transport: &'static str,
+        signal: Signal,
+        received: Received,
+        body: BodyForm,
+        charge: &mut Charge,
+    ) -> Result<Payload, PrepareError> {
+        let bytes = if body.gzip {
+            received.gunzip(body.limit, charge)
+        } else {
+            received.into_bytes(charge).map_err(BodyError::Refused)
+        };
+        let bytes = bytes.map_err(PrepareError::Body)?;
+        self.decode(transport, signal, bytes, body.json, charge)
+            .map_err(PrepareError::Refused)
     }
 
     /// Queues a validated payload and counts the outcome.
