@@ -81,6 +81,9 @@ pub(crate) struct State {
     /// The `next_id` recorded in the ledger on disk: no segment holding ids at or above it
     /// may be deleted before the ledger is rewritten (or ids would be reused after a crash).
     pub ledger_next_id: u64,
+    /// The smallest `min_items` a reader has waited for with a linger deadline (`None`: none
+    /// has): publishing wakes readers once that many items are unread (see `queue/wake.rs`).
+    pub batch_wait_items: Option<u64>,
 }
 
 impl State {
