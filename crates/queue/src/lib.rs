@@ -44,7 +44,8 @@
 //!
 //! Segments roll at `segment_bytes` and are deleted whole once every record in them is
 //! acknowledged, so disk use follows the backlog instead of only growing (otelcol's bbolt file
-//! never shrinks).
+//! never shrinks). The segment being appended to is deleted when drained only once it holds a
+//! quarter of `segment_bytes`; below that it keeps taking appends.
 //!
 //! # Why hand-written
 //! The crates that exist are general key-value stores (sled, redb, fjall) whose files do not

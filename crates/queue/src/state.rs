@@ -143,6 +143,9 @@ pub(crate) struct State {
     /// The smallest id `drop_oldest` dropped that the observer has not been handed yet: the
     /// observer's view of "done" stays below it (see `Queue::done_below`).
     pub unreported_drop: Option<u64>,
+    /// The smallest `min_items` a reader has waited for with a linger deadline (`None`: none
+    /// has): publishing wakes readers once that many items are unread (see `queue/wake.rs`).
+    pub batch_wait_items: Option<u64>,
 }
 
 impl State {

@@ -78,6 +78,7 @@ impl Queue {
                 retry_after: Duration::from_secs(1),
             });
         }
+        let had_unread = st.has_unread();
         let id = st.next_id;
         st.next_id += 1;
         st.published_end = st.next_id;
@@ -96,8 +97,11 @@ impl Queue {
             state: EntryState::Unread,
             payload: Some(payload),
         });
+        let wake = st.wakes_readers(had_unread);
         drop(st);
-        self.inner.notify.notify_waiters();
+        if wake {
+            self.inner.notify.notify_waiters();
+        }
         Ok(id)
     }
 }

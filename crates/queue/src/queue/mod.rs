@@ -1,5 +1,6 @@
 //! The queue's public handle and its options: open (`open.rs`), append (`append.rs`), read
-//! batches (`read.rs`), acknowledge or release (`ack.rs`), stats and shutdown (here).
+//! batches (`read.rs`), acknowledge or release (`ack.rs`), when new entries wake readers
+//! (`wake.rs`), stats and shutdown (here).
 //!
 //! All state lives behind one mutex in [`Inner`]; disk writes go through the I/O thread
 //! (`crate::writer`) and segments found at open are read by the indexer thread
@@ -9,6 +10,7 @@ mod ack;
 mod append;
 mod open;
 mod read;
+mod wake;
 
 use std::fs::File;
 use std::path::PathBuf;

@@ -81,6 +81,7 @@ impl Queue {
         }
         let age = Duration::from_nanos(now_nanos().saturating_sub(st.entries[start].appended_at));
         if avail < limits.min_items && age < limits.linger {
+            st.note_batch_wait(limits.min_items);
             return Take::Wait(Some(limits.linger - age));
         }
         let max_items = if limits.max_items == 0 {

@@ -295,6 +295,7 @@ fn flush(io: &dyn QueueIo, a: &mut Active, buf: &mut Vec<u8>) -> std::io::Result
 fn publish(inner: &Inner, pending: Vec<Pending>) {
     let mut st = inner.lock();
     st.write_error = None;
+    let had_unread = st.has_unread();
     for p in &pending {
         let frame_len = (FRAME_HEADER_LEN + p.payload.len()) as u64;
         st.disk_bytes += frame_len;
@@ -323,8 +324,11 @@ fn publish(inner: &Inner, pending: Vec<Pending>) {
         });
         st.published_end = st.published_end.max(p.id + 1);
     }
+    let wake = st.wakes_readers(had_unread);
     drop(st);
-    inner.notify.notify_waiters();
+    if wake {
+        inner.notify.notify_waiters();
+    }
     for p in pending {
         let _ = p.reply.send(Ok(p.id));
     }

@@ -59,6 +59,9 @@ use crate::state::SegmentMeta;
 const LEDGER_INTERVAL: Duration = Duration::from_millis(100);
 /// Most appends committed by one sync.
 const MAX_GROUP: usize = 4096;
+/// A drained active segment is deleted once it holds at least `segment_bytes /
+/// RETIRE_FRACTION` bytes; smaller, it keeps taking appends (see `retire_drained_active`).
+const RETIRE_FRACTION: u64 = 4;
 
 /// A request to the I/O thread.
 pub(crate) enum Command {
@@ -211,12 +214,17 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<Command>, doomed: Vec<Doomed>)
 }
 
 impl Writer {
-    /// Closes the active segment when every record in it is acknowledged, so the file is
-    /// deleted now instead of waiting to fill up (with a small byte limit it might never roll
-    /// over).
+    /// Closes the active segment when every record in it is acknowledged and it holds at least
+    /// a quarter of `segment_bytes`, so the file is deleted now instead of waiting to fill up
+    /// (with a small byte limit it might never roll over). A smaller drained segment keeps
+    /// taking appends: at low load the consumers drain the queue at every batch, and retiring
+    /// it each time cost a new file, its sync and a folder sync several times a second. So a
+    /// drained queue keeps at most a quarter of a segment (at most 1/64 of `max_bytes`).
     fn retire_drained_active(&mut self) {
+        let worth = self.inner.opts.segment_bytes / RETIRE_FRACTION;
         let drained = self.active.as_ref().is_some_and(|a| {
             a.len > SEGMENT_HEADER_LEN
+                && a.len >= worth
                 && self
                     .inner
                     .lock()
