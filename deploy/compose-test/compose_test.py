@@ -1,0 +1,392 @@
+"""The rollout plan's failure tests on real containers (scripts/compose-test runs this).
+
+The stack is deploy/docker-compose.yml as shipped (the otel-collector service: the FROM-scratch
+image, deploy/otelspool.yaml, the named queue volume, the health check, the memory limit) plus
+deploy/compose-test/docker-compose.test.yml (the testkit backend in place of Dash0, the
+testkit load generator as the app), on the compose project's private network. Only
+127.0.0.1 ports are published, on ports Docker picks.
+
+Tests, each with its own load generator run and ack log:
+  normal   steady load, nothing goes wrong
+  network  `docker network disconnect` the backend mid-load, then reconnect it
+  restart  `docker-compose kill` the sidecar mid-load (SIGKILL), then start it again: the named
+           volume keeps the queue
+  limits   backend stopped, load flat out: the container's memory limit holds (no OOM kill, no
+           restart), then the backend comes back
+After each, `otelspool wait-drained` (inside the sidecar container) waits for an empty queue
+and `otelspool-check` compares the load generator's ack log (ids answered OK) with the
+backend's record file: acknowledged, delivered, duplicates, lost, printed exactly. A test
+fails when one acknowledged record is lost, or when the health does not turn as expected.
+Standard library only. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "docker-compose.yml"
+OVERRIDE = REPO / "deploy" / "compose-test" / "docker-compose.test.yml"
+SIDECAR, BACKEND, APP = "otel-collector", "testbackend", "app"
+T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[compose-test {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+
+
+class Failed(Exception):
+    """A test's expectation did not hold."""
+
+
+def wait_for(what: str, check, timeout: float, every: float = 0.2):
+    """Polls `check` until it returns a truthy value; Failed after `timeout` seconds."""
+    until = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - anything means "not yet"
+            last = e
+        if time.monotonic() >= until:
+            raise Failed(f"timed out after {timeout:.0f}s waiting for {what}"
+                         + (f" (last error: {last!r})" if last else ""))
+        time.sleep(every)
+
+
+def run(argv: list[str], env: dict | None = None, check: bool = True,
+        timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise Failed(f"{' '.join(argv)} exited {done.returncode}\n{done.stdout}{done.stderr}")
+    return done
+
+
+def compose_command() -> list[str]:
+    if run(["docker", "compose", "version"], check=False).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    sys.exit("compose-test: neither `docker compose` nor `docker-compose` is installed")
+
+
+class Stack:
+    """The compose project: commands, container ids, published ports, health."""
+
+    def __init__(self, tag: str, work: Path, bin_dir: Path) -> None:
+        self.project = f"otelspool-ct-{os.getpid()}"
+        self.work = work
+        self.bin_dir = bin_dir
+        self.tag = tag
+        self.env = {**os.environ,
+                    "OTELSPOOL_TAG": tag,
+                    "DASH0_AUTH_TOKEN": "compose-test-token",
+                    "COMPOSE_TEST_WORK": str(work),
+                    # "127.0.0.1:" + ":4317" = 127.0.0.1::4317: loopback, a port Docker picks.
+                    "OTELSPOOL_PUBLISH_ADDR": "127.0.0.1:",
+                    "OTELSPOOL_PUBLISH_HTTP_ADDR": "127.0.0.1:",
+                    "OTELSPOOL_PUBLISH_HEALTH_ADDR": "127.0.0.1:",
+                    "OTELSPOOL_PUBLISH_METRICS_ADDR": "127.0.0.1:"}
+        self.base = [*compose_command(), "-p", self.project, "-f", str(BASE), "-f", str(OVERRIDE)]
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 300):
+        return run([*self.base, *args], env=self.env, check=check, timeout=timeout)
+
+    def container(self, service: str) -> str:
+        cid = self.compose("ps", "-q", service).stdout.strip()
+        if not cid:
+            raise Failed(f"no container for {service}")
+        return cid
+
+    def inspect(self, service: str) -> dict:
+        return json.loads(run(["docker", "inspect", self.container(service)]).stdout)[0]
+
+    def health(self) -> str:
+        return self.inspect(SIDECAR)["State"].get("Health", {}).get("Status", "none")
+
+    def port(self, service: str, port: int) -> str:
+        out = self.compose("port", service, str(port)).stdout.strip()
+        host, _, p = out.rpartition(":")
+        if host not in ("127.0.0.1",):
+            raise Failed(f"{service}:{port} is published on {out!r}, not on 127.0.0.1 only")
+        return f"127.0.0.1:{p}"
+
+    def get(self, service: str, port: int, path: str) -> tuple[int, str]:
+        url = f"http://{self.port(service, port)}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def readyz(self) -> int:
+        try:
+            return self.get(SIDECAR, 13133, "/readyz")[0]
+        except (OSError, Failed):
+            return 0
+
+    def backend_stats(self) -> dict:
+        return json.loads(self.get(BACKEND, 7000, "/stats")[1])
+
+    def network(self) -> str:
+        nets = self.inspect(BACKEND)["NetworkSettings"]["Networks"]
+        if len(nets) != 1:
+            raise Failed(f"the backend is on {sorted(nets)}, expected one network")
+        return next(iter(nets))
+
+    def start_load(self, name: str, *args: str) -> str:
+        """Starts the load generator (the app service) in the background: its container id."""
+        cid = self.compose("run", "-d", "--no-deps", "--name", f"{self.project}-{name}", APP,
+                           "--endpoint", f"{SIDECAR}:4317", "--run-id", name,
+                           "--ack-log", f"/work/{name}.acks",
+                           "--report", f"/work/{name}-loadgen.json",
+                           "--deadline", "240s", *args).stdout.strip().splitlines()[-1]
+        log(f"{name}: load generator started: {' '.join(args)}")
+        return cid
+
+    def acked(self, name: str) -> int:
+        try:
+            with open(self.work / f"{name}.acks") as f:
+                return sum(1 for _ in f)
+        except FileNotFoundError:
+            return 0
+
+    def wait_load(self, name: str, cid: str) -> None:
+        code = int(run(["docker", "wait", cid], timeout=300).stdout.strip())
+        out = run(["docker", "logs", cid], check=False).stdout.strip().splitlines()
+        run(["docker", "rm", "-f", cid], check=False)
+        if code != 0:
+            raise Failed(f"{name}: the load generator exited {code}: {out[-5:]}")
+        log(f"{name}: load generator done: {out[-1] if out else ''}")
+
+    def wait_drained(self, name: str, timeout: str = "180s") -> float:
+        """`otelspool wait-drained` inside the sidecar container: the rollback's command."""
+        t = time.monotonic()
+        done = run(["docker", "exec", self.container(SIDECAR), "/otelspool", "wait-drained",
+                    "--timeout", timeout, "--every", "500ms"], check=False, timeout=300)
+        if done.returncode != 0:
+            raise Failed(f"{name}: wait-drained exited {done.returncode}: {done.stderr.strip()}")
+        return time.monotonic() - t
+
+    def check(self, name: str) -> dict:
+        """otelspool-check: the ack log against the backend's record file, exact counts."""
+        done = run([str(self.bin_dir / "otelspool-check"),
+                    "--ack-log", str(self.work / f"{name}.acks"),
+                    "--records", str(self.work / "backend-records.jsonl"),
+                    "--loadgen-report", str(self.work / f"{name}-loadgen.json")], check=False)
+        try:
+            result = json.loads(done.stdout)
+        except ValueError:
+            raise Failed(f"{name}: otelspool-check printed no JSON: {done.stdout}{done.stderr}")
+        return result
+
+
+def wait_health(stack: Stack, want: str, timeout: float) -> float:
+    t = time.monotonic()
+    wait_for(f"the sidecar's docker health to be {want}", lambda: stack.health() == want,
+             timeout)
+    return time.monotonic() - t
+
+
+def report(name: str, counts: dict, extra: str = "") -> dict:
+    line = (f"{name}: sent={counts.get('sent')} acknowledged={counts['acked']} "
+            f"delivered={counts['delivered']} duplicates={counts['duplicates']} "
+            f"lost={counts['lost']}")
+    print(f"RESULT {line}{(' ' + extra) if extra else ''}", flush=True)
+    if counts["acked"] <= 0:
+        raise Failed(f"{name}: nothing was acknowledged")
+    if counts["lost"] != 0 or counts["delivered"] != counts["acked"]:
+        raise Failed(f"{name}: {counts['lost']} acknowledged records lost: "
+                     f"{counts.get('lost_examples')}")
+    return counts
+
+
+def until_acked(stack: Stack, name: str, n: int) -> None:
+    wait_for(f"{name}: {n} records acknowledged", lambda: stack.acked(name) >= n, 60)
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_normal(stack: Stack) -> dict:
+    name = "normal"
+    cid = stack.start_load(name, "--jobs", "20", "--rate", "50", "--duration", "10s")
+    stack.wait_load(name, cid)
+    drain = stack.wait_drained(name)
+    if stack.health() != "healthy":
+        raise Failed(f"{name}: health {stack.health()} after steady load")
+    return report(name, stack.check(name), f"drained_in={drain:.1f}s")
+
+
+def test_network(stack: Stack) -> dict:
+    name = "network"
+    net = stack.network()
+    backend = stack.container(BACKEND)
+    cid = stack.start_load(name, "--jobs", "20", "--rate", "50", "--duration", "25s")
+    until_acked(stack, name, 500)
+    run(["docker", "network", "disconnect", net, backend])
+    log(f"{name}: backend disconnected from {net}")
+    unhealthy = wait_health(stack, "unhealthy", 60)
+    log(f"{name}: sidecar unhealthy {unhealthy:.1f}s after the disconnect")
+    _, body = stack.get(SIDECAR, 13133, "/readyz")
+    checks = [c["check"] for c in json.loads(body).get("failing_checks", [])]
+    if "max_time_since_success" not in checks:
+        raise Failed(f"{name}: /readyz fails {checks}, expected max_time_since_success")
+    run(["docker", "network", "connect", "--alias", BACKEND, net, backend])
+    log(f"{name}: backend reconnected")
+    healthy = wait_health(stack, "healthy", 90)
+    log(f"{name}: sidecar healthy {healthy:.1f}s after the reconnect")
+    stack.wait_load(name, cid)
+    drain = stack.wait_drained(name)
+    return report(name, stack.check(name),
+                  f"unhealthy_after={unhealthy:.1f}s healthy_after_reconnect={healthy:.1f}s "
+                  f"drained_in={drain:.1f}s")
+
+
+def test_restart(stack: Stack) -> dict:
+    name = "restart"
+    cid = stack.start_load(name, "--jobs", "20", "--rate", "50", "--duration", "25s")
+    until_acked(stack, name, 1000)
+    stack.compose("kill", SIDECAR)  # SIGKILL: no shutdown, whatever was in flight is cut
+    state = stack.inspect(SIDECAR)["State"]
+    if state["Running"]:
+        raise Failed(f"{name}: the sidecar still runs after docker-compose kill")
+    acked_at_kill = stack.acked(name)
+    log(f"{name}: sidecar killed (exit {state['ExitCode']}) after {acked_at_kill} acks")
+    time.sleep(2)  # the app's retries meet a dead endpoint for a while
+    t = time.monotonic()
+    stack.compose("start", SIDECAR)
+    wait_for("/readyz 200 after the restart", lambda: stack.readyz() == 200, 60, every=0.05)
+    ready = time.monotonic() - t
+    healthy = wait_health(stack, "healthy", 60) + ready
+    log(f"{name}: restarted; /readyz 200 after {ready:.2f}s, docker healthy after {healthy:.1f}s")
+    stack.wait_load(name, cid)
+    drain = stack.wait_drained(name)
+    return report(name, stack.check(name),
+                  f"acked_before_kill={acked_at_kill} ready_after_restart={ready:.2f}s "
+                  f"drained_in={drain:.1f}s")
+
+
+def cgroup_file(cid: str, name: str) -> Path | None:
+    for p in (Path(f"/sys/fs/cgroup/memory/docker/{cid}/{name}"),
+              Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/{name}")):
+        if p.exists():
+            return p
+    return None
+
+
+def test_limits(stack: Stack) -> dict:
+    name = "limits"
+    info = stack.inspect(SIDECAR)
+    cid, started, restarts = info["Id"], info["State"]["StartedAt"], info["RestartCount"]
+    limit = info["HostConfig"]["Memory"]
+    if not limit:
+        raise Failed(f"{name}: the sidecar has no memory limit")
+    peak_file = cgroup_file(cid, "memory.max_usage_in_bytes") or cgroup_file(cid, "memory.peak")
+    if peak_file is not None and peak_file.name == "memory.max_usage_in_bytes":
+        peak_file.write_text("0")  # cgroup v1: restart the peak from now
+    stack.compose("stop", BACKEND)
+    log(f"{name}: backend stopped; flat-out load against a {limit >> 20} MiB container")
+    load = stack.start_load(name, "--jobs", "32", "--rate", "0", "--duration", "15s",
+                            "--record-size", "1000")
+    stack.wait_load(name, load)
+    after = stack.inspect(SIDECAR)
+    peak = int(peak_file.read_text()) if peak_file else None
+    if after["State"]["OOMKilled"] or not after["State"]["Running"]:
+        raise Failed(f"{name}: the sidecar was OOM-killed or stopped: {after['State']}")
+    if after["State"]["StartedAt"] != started or after["RestartCount"] != restarts:
+        raise Failed(f"{name}: the sidecar restarted during the load")
+    if peak is not None and peak >= limit:
+        raise Failed(f"{name}: memory peak {peak} reached the limit {limit}")
+    refused = metric(stack, "otelcol_receiver_refused_log_records")
+    queued = stack.acked(name)
+    log(f"{name}: {queued} records acknowledged into the queue with the backend down; "
+        f"memory peak {peak} of {limit} bytes; {refused} records refused retryably")
+    stack.compose("start", BACKEND)
+    healthy = wait_health(stack, "healthy", 180)
+    drain = stack.wait_drained(name, "300s")
+    peak_text = f"{peak / 2**20:.0f}MiB" if peak is not None else "unknown"
+    return report(name, stack.check(name),
+                  f"memory_peak={peak_text} limit={limit / 2**20:.0f}MiB "
+                  f"refused_retryably={refused:.0f} healthy_after_backend_back={healthy:.1f}s "
+                  f"drained_in={drain:.1f}s")
+
+
+def metric(stack: Stack, name: str) -> float:
+    _, text = stack.get(SIDECAR, 8888, "/metrics")
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+TESTS = {"normal": test_normal, "network": test_network, "restart": test_restart,
+         "limits": test_limits}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tag", default="compose-test", help="image tag of both images")
+    ap.add_argument("--bin-dir", type=Path, required=True, help="where otelspool-check is")
+    ap.add_argument("--tests", default=",".join(TESTS))
+    ap.add_argument("--keep", action="store_true", help="keep the stack and work dir")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="otelspool-compose-test-"))
+    stack = Stack(args.tag, work, args.bin_dir.resolve())
+    size = int(run(["docker", "image", "inspect", "-f", "{{.Size}}",
+                    f"otelspool:{args.tag}"]).stdout)
+    print(f"RESULT image otelspool:{args.tag}: {size} bytes ({size / 1e6:.1f} MB)", flush=True)
+    failed: list[str] = []
+    try:
+        stack.compose("config", "-q")
+        stack.compose("up", "-d", BACKEND)
+        wait_for("the test backend's control API", stack.backend_stats, 30)
+        t = time.monotonic()
+        stack.compose("up", "-d", "--no-deps", SIDECAR)
+        wait_for("/readyz 200", lambda: stack.readyz() == 200, 60, every=0.05)
+        ready = time.monotonic() - t
+        healthy = wait_health(stack, "healthy", 60) + ready
+        print(f"RESULT cold start: /readyz 200 {ready:.2f}s after `up`, docker health "
+              f"'healthy' after {healthy:.1f}s (health check every 1s)", flush=True)
+        for name in [n.strip() for n in args.tests.split(",") if n.strip()]:
+            t = time.monotonic()
+            try:
+                TESTS[name](stack)
+                log(f"{name}: passed in {time.monotonic() - t:.0f}s")
+            except Failed as e:
+                failed.append(name)
+                print(f"FAILED {name}: {e}", flush=True)
+                logs = run(["docker", "logs", "--tail", "30", stack.container(SIDECAR)],
+                           check=False)
+                print(f"--- sidecar log tail:\n{logs.stdout}{logs.stderr}", flush=True)
+    except Failed as e:
+        failed.append("setup")
+        print(f"FAILED setup: {e}", flush=True)
+    finally:
+        if args.keep:
+            log(f"kept: project {stack.project}, work dir {work}")
+        else:
+            stack.compose("down", "-v", "--remove-orphans", check=False)
+            shutil.rmtree(work, ignore_errors=True)
+    log(f"done in {time.monotonic() - T0:.0f}s: "
+        + ("all passed" if not failed else f"FAILED: {', '.join(failed)}"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
