@@ -400,6 +400,32 @@ def metric(stack: Stack, name: str) -> float:
     return total
 
 
+def check_image(tag: str) -> None:
+    """The image as the Go collector's is used: `validate` as the command, the version, and
+    its settings (non-root user, entrypoint, ports, health check, queue volume)."""
+    image = f"otelspool:{tag}"
+    done = run(["docker", "run", "--rm", "-e", "DASH0_AUTH_TOKEN=x", image, "validate",
+                "--config=/etc/otelspool/config.yaml"], check=False)
+    if done.returncode != 0 or "valid (" not in done.stdout or done.stderr:
+        raise Failed(f"docker run {image} validate: exit {done.returncode}: "
+                     f"{done.stdout}{done.stderr}")
+    version = run(["docker", "run", "--rm", image, "--version"]).stdout.strip()
+    cfg = json.loads(run(["docker", "image", "inspect", image]).stdout)[0]["Config"]
+    want = {"User": "10001:10001", "Entrypoint": ["/otelspool"],
+            "Cmd": ["--config=/etc/otelspool/config.yaml"],
+            "ExposedPorts": ["13133/tcp", "4317/tcp", "4318/tcp", "8888/tcp"],
+            "Healthcheck": ["CMD", "/otelspool", "healthcheck"],
+            "Volumes": ["/var/lib/otelspool"]}
+    got = {"User": cfg["User"], "Entrypoint": cfg["Entrypoint"], "Cmd": cfg["Cmd"],
+           "ExposedPorts": sorted(cfg["ExposedPorts"]), "Healthcheck": cfg["Healthcheck"]["Test"],
+           "Volumes": sorted(cfg["Volumes"])}
+    if got != want:
+        raise Failed(f"image settings {got}, expected {want}")
+    print(f"RESULT image: `docker run {image} validate --config=/etc/otelspool/config.yaml`: "
+          f"{done.stdout.strip()}; --version: {version}; user 10001, ports 4317 4318 13133 "
+          f"8888, HEALTHCHECK otelspool healthcheck, VOLUME /var/lib/otelspool", flush=True)
+
+
 TESTS = {"normal": test_normal, "network": test_network, "restart": test_restart,
          "limits": test_limits}
 
@@ -420,6 +446,7 @@ def main() -> int:
     print(f"RESULT image otelspool:{args.tag}: {size} bytes ({size / 1e6:.1f} MB)", flush=True)
     failed: list[str] = []
     try:
+        check_image(args.tag)
         stack.compose("config", "-q")
         stack.compose("up", "-d", BACKEND)
         wait_for("the test backend's control API", stack.backend_stats, 30)
