@@ -246,10 +246,11 @@ class Telemetry:
 
 
 def coverage(answer) -> tuple[int | None, int | None]:
-    """`received` and `delivered` from a flush answer (top level, or under `counts`)."""
+    """`received` and `delivered` from a flush answer: otelspool's job ledger puts them under
+    `job` (`{"job": {"received": N, "delivered": M, ...}, "flushed": true, ...}`)."""
     if not isinstance(answer, dict):
         return None, None
-    for scope in (answer, answer.get("counts") or {}):
+    for scope in (answer.get("job") or {}, answer, answer.get("counts") or {}):
         if "received" in scope and "delivered" in scope:
             return int(scope["received"]), int(scope["delivered"])
     return None, None
