@@ -8,9 +8,18 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+/// `otelspool --version`: the crate's version and the git commit it was built from (`build.rs`;
+/// `unknown` outside a git checkout).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OTELSPOOL_COMMIT"),
+    ")"
+);
+
 /// A lossless OpenTelemetry collector sidecar: OTLP in, durable queue, OTLP out.
 #[derive(Debug, Parser)]
-#[command(name = "otelspool", version, about)]
+#[command(name = "otelspool", version = LONG_VERSION, about)]
 struct Cli {
     /// Configuration file (OpenTelemetry Collector YAML). Without it, the embedded default
     /// config runs: OTLP on 127.0.0.1:4317/4318, a durable queue in ./otelspool-data, and the
@@ -41,6 +50,20 @@ enum Command {
         /// Give up after this long (Go syntax: 500ms, 3s).
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = otelspool_config::duration::parse_duration)]
         timeout: Duration,
+    },
+    /// Wait until a running otelspool has delivered everything it queued: exit 0 when every
+    /// exporter queue is empty (nothing queued, nothing in flight), 1 at the deadline. For a
+    /// rollback: first stop what sends to it (docs/migration.md), then wait, then stop it.
+    WaitDrained {
+        /// `host:port` of the health endpoint (its /status.json). Default as for healthcheck.
+        #[arg(long, value_name = "HOST:PORT")]
+        endpoint: Option<String>,
+        /// Give up after this long (Go syntax: 90s, 10m).
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = otelspool_config::duration::parse_duration)]
+        timeout: Duration,
+        /// Ask this often; each answer is printed.
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = otelspool_config::duration::parse_duration)]
+        every: Duration,
     },
     /// Ask a running otelspool's job ledger: every job (or job ID) as a table with its
     /// coverage (delivered / received); `jobs flush ID` waits for a job's delivery.
@@ -159,6 +182,34 @@ fn healthcheck(cli: &Cli, endpoint: Option<&String>, path: &str, timeout: Durati
     }
 }
 
+fn wait_drained(
+    cli: &Cli,
+    endpoint: Option<&String>,
+    timeout: Duration,
+    every: Duration,
+) -> ExitCode {
+    use otelspool::extensions::health_check::drained;
+    let endpoint = match health_endpoint(cli, endpoint) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("not drained: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match drained::wait_drained(&endpoint, timeout, every, |b| {
+        println!("{} records queued: {}", b.records(), b.describe());
+    }) {
+        Ok(_) => {
+            println!("drained: every queue is empty");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("not drained: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn load(cli: &Cli) -> Result<otelspool_config::Loaded, String> {
     match cli.config.as_slice() {
         [] => otelspool_config::load_str(
@@ -197,6 +248,11 @@ fn main() -> ExitCode {
             path,
             timeout,
         }) => return healthcheck(&cli, endpoint.as_ref(), path, *timeout),
+        Some(Command::WaitDrained {
+            endpoint,
+            timeout,
+            every,
+        }) => return wait_drained(&cli, endpoint.as_ref(), *timeout, *every),
         Some(Command::Jobs {
             id,
             endpoint,

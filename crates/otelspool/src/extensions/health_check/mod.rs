@@ -9,8 +9,10 @@
 //!   API it reads): queues, delivery, rates, latencies and the verdict per exporter.
 //!
 //! The verdict is decided in [`verdict`] only; this module gathers the figures and renders.
-//! [`probe`] is the client `otelspool healthcheck` uses.
+//! [`probe`] is the client `otelspool healthcheck` uses; [`drained`] the one of
+//! `otelspool wait-drained`.
 
+pub mod drained;
 mod jobs;
 pub mod probe;
 mod server;
