@@ -46,7 +46,9 @@ def test_every_alert_has_severity_summary_description_and_its_own_runbook_sectio
     Guarantees: each alert has a `severity` of warning or critical, a summary and a
     description, and a `runbook_url` ending in `#<alert name in lower case>`, a section of the
     runbook that names every metric of the alert's expression and gives commands to run; every
-    runbook section but Rollback belongs to an alert, and the Rollback section exists."""
+    runbook section but Rollback and "Failures without an alert" belongs to an alert; Rollback
+    exists, and the failures section covers auth rejected, disk full, corrupt queue and the
+    memory limit."""
     sections = runbook_sections()
     names = []
     for rule in rules():
@@ -63,7 +65,11 @@ def test_every_alert_has_severity_summary_description_and_its_own_runbook_sectio
             assert metric in text, f"the runbook section of {name} does not name {metric}"
         assert "```sh" in text and "**Fix:**" in text and "**Means:**" in text, name
     assert len(names) == len(set(names)), "duplicate alert names"
-    assert set(sections) == {n.lower() for n in names} | {"rollback"}, sorted(sections)
+    assert set(sections) == {n.lower() for n in names} | {"rollback", "failures-without-an-alert"}, \
+        sorted(sections)
+    without_alert = sections["failures-without-an-alert"]
+    for failure in ("### Auth rejected", "### Disk full", "### Corrupt queue", "### Memory limit"):
+        assert failure in without_alert, f"the runbook has no '{failure}' under Failures without an alert"
 
 
 def test_every_alert_is_unit_tested_firing_and_not_firing():
