@@ -370,3 +370,76 @@ pub fn look_ahead<'a, V: ItemVisitor>(mut m: Msg<'a>, walk: &mut Walk<'_, 'a, V>
     };
     let _ = scan();
 }
+
+/// The message names of one signal's envelope, as errors name them.
+pub struct Envelope {
+    /// `ResourceLogs`, `ResourceSpans`, `ResourceMetrics`.
+    pub resource: &'static str,
+    /// `ScopeLogs`, `ScopeSpans`, `ScopeMetrics`.
+    pub scope: &'static str,
+    /// `LogRecord`, `Span`, `Metric`.
+    pub item: &'static str,
+}
+
+/// The envelope every signal shares: the request (1: its resources), a
+/// `Resource{Logs,Spans,Metrics}` (1 resource, 2 its scopes, 3 schema_url) and a
+/// `Scope{Logs,Spans,Metrics}` (1 scope, 2 its items, 3 schema_url); `item` walks each item
+/// field (a log record, a span, a metric).
+pub fn request<'a, 'v, V: ItemVisitor>(
+    mut m: Msg<'a>,
+    walk: &mut Walk<'v, 'a, V>,
+    names: &Envelope,
+    item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
+) -> Result<(), WireError> {
+    while let Some((tag, wt)) = m.key()? {
+        match tag {
+            1 => resource_level(m.message_field(tag, wt, names.resource)?, walk, names, item)?,
+            _ => m.skip(tag, wt)?,
+        }
+    }
+    Ok(())
+}
+
+fn resource_level<'a, 'v, V: ItemVisitor>(
+    mut m: Msg<'a>,
+    walk: &mut Walk<'v, 'a, V>,
+    names: &Envelope,
+    item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
+) -> Result<(), WireError> {
+    look_ahead(m, walk, Level::Resource);
+    while let Some((tag, wt)) = m.key()? {
+        match tag {
+            1 => resource(m.message_field(tag, wt, "Resource")?, walk, false)?,
+            2 => scope_level(m.message_field(tag, wt, names.scope)?, walk, names, item)?,
+            3 => {
+                m.string_field(tag, wt)?;
+            }
+            _ => m.skip(tag, wt)?,
+        }
+    }
+    Ok(())
+}
+
+fn scope_level<'a, 'v, V: ItemVisitor>(
+    mut m: Msg<'a>,
+    walk: &mut Walk<'v, 'a, V>,
+    names: &Envelope,
+    item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
+) -> Result<(), WireError> {
+    look_ahead(m, walk, Level::Scope);
+    while let Some((tag, wt)) = m.key()? {
+        match tag {
+            1 => scope(
+                m.message_field(tag, wt, "InstrumentationScope")?,
+                walk,
+                false,
+            )?,
+            2 => item(m.message_field(tag, wt, names.item)?, walk)?,
+            3 => {
+                m.string_field(tag, wt)?;
+            }
+            _ => m.skip(tag, wt)?,
+        }
+    }
+    Ok(())
+}

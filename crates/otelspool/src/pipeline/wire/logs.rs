@@ -2,62 +2,21 @@
 
 use super::ItemVisitor;
 use super::WireError;
-use super::common::{Level, Walk, any_value, attribute, look_ahead, resource, scope};
+use super::common::{self, Envelope, Level, Walk, any_value, attribute};
 use super::reader::Msg;
 use crate::pipeline::{SPAN_ID_LEN, TRACE_ID_LEN};
 
 /// Walks the request's fields.
 pub fn request<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
+    m: Msg<'a>,
     walk: &mut Walk<'_, 'a, V>,
 ) -> Result<(), WireError> {
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource_logs(m.message_field(tag, wt, "ResourceLogs")?, walk)?,
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn resource_logs<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Resource);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource(m.message_field(tag, wt, "Resource")?, walk, false)?,
-            2 => scope_logs(m.message_field(tag, wt, "ScopeLogs")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn scope_logs<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Scope);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => scope(
-                m.message_field(tag, wt, "InstrumentationScope")?,
-                walk,
-                false,
-            )?,
-            2 => log_record(m.message_field(tag, wt, "LogRecord")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
+    let names = Envelope {
+        resource: "ResourceLogs",
+        scope: "ScopeLogs",
+        item: "LogRecord",
+    };
+    common::request(m, walk, &names, log_record)
 }
 
 fn log_record<'a, V: ItemVisitor>(

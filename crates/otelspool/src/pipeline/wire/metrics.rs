@@ -9,7 +9,7 @@
 
 use super::ItemVisitor;
 use super::WireError;
-use super::common::{Level, Walk, attribute, look_ahead, plain_attribute, resource, scope};
+use super::common::{self, Envelope, Level, Walk, attribute, plain_attribute};
 use super::reader::Msg;
 use crate::pipeline::{SPAN_ID_LEN, TRACE_ID_LEN};
 
@@ -25,56 +25,15 @@ type PointFields<'a, 'w, V> =
 
 /// Walks the request's fields.
 pub fn request<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
+    m: Msg<'a>,
     walk: &mut Walk<'_, 'a, V>,
 ) -> Result<(), WireError> {
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource_metrics(m.message_field(tag, wt, "ResourceMetrics")?, walk)?,
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn resource_metrics<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Resource);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource(m.message_field(tag, wt, "Resource")?, walk, false)?,
-            2 => scope_metrics(m.message_field(tag, wt, "ScopeMetrics")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn scope_metrics<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Scope);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => scope(
-                m.message_field(tag, wt, "InstrumentationScope")?,
-                walk,
-                false,
-            )?,
-            2 => metric(m.message_field(tag, wt, "Metric")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
+    let names = Envelope {
+        resource: "ResourceMetrics",
+        scope: "ScopeMetrics",
+        item: "Metric",
+    };
+    common::request(m, walk, &names, metric)
 }
 
 /// Where the last run of same-kind `data` fields starts, as the bytes remaining before its

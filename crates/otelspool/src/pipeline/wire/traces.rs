@@ -3,62 +3,21 @@
 
 use super::ItemVisitor;
 use super::WireError;
-use super::common::{Level, Walk, attribute, look_ahead, plain_attribute, resource, scope};
+use super::common::{self, Envelope, Level, Walk, attribute, plain_attribute};
 use super::reader::Msg;
 use crate::pipeline::{SPAN_ID_LEN, TRACE_ID_LEN};
 
 /// Walks the request's fields.
 pub fn request<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
+    m: Msg<'a>,
     walk: &mut Walk<'_, 'a, V>,
 ) -> Result<(), WireError> {
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource_spans(m.message_field(tag, wt, "ResourceSpans")?, walk)?,
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn resource_spans<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Resource);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => resource(m.message_field(tag, wt, "Resource")?, walk, false)?,
-            2 => scope_spans(m.message_field(tag, wt, "ScopeSpans")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
-}
-
-fn scope_spans<'a, V: ItemVisitor>(
-    mut m: Msg<'a>,
-    walk: &mut Walk<'_, 'a, V>,
-) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Scope);
-    while let Some((tag, wt)) = m.key()? {
-        match tag {
-            1 => scope(
-                m.message_field(tag, wt, "InstrumentationScope")?,
-                walk,
-                false,
-            )?,
-            2 => span(m.message_field(tag, wt, "Span")?, walk)?,
-            3 => {
-                m.string_field(tag, wt)?;
-            }
-            _ => m.skip(tag, wt)?,
-        }
-    }
-    Ok(())
+    let names = Envelope {
+        resource: "ResourceSpans",
+        scope: "ScopeSpans",
+        item: "Span",
+    };
+    common::request(m, walk, &names, span)
 }
 
 fn span<'a, V: ItemVisitor>(mut m: Msg<'a>, walk: &mut Walk<'_, 'a, V>) -> Result<(), WireError> {
