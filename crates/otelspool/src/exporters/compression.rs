@@ -23,9 +23,10 @@ use bytes::Bytes;
 /// Bodies up to this size are compressed on the calling async worker.
 pub const INLINE_LIMIT: usize = 64 * 1024;
 
-/// The largest response body inflated from a backend (responses are a few bytes of
-/// `partial_success`; a larger one is cut, not trusted).
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+/// The largest gRPC response accepted, and inflated, from a backend (responses are a few
+/// bytes of `partial_success`; a larger one is cut, not trusted).
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+const MAX_RESPONSE: u64 = MAX_RESPONSE_BYTES as u64;
 
 /// gzip's level when none is set (otelspool's choice; see the module doc).
 pub const GZIP_DEFAULT_LEVEL: u32 = 1;

@@ -25,10 +25,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tower::{Service, ServiceExt};
 
-use super::compression::{Compression, decompress_response};
-
-/// The largest response accepted from a backend (an export response is a few bytes).
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+use super::compression::{Compression, MAX_RESPONSE_BYTES, decompress_response};
 
 /// What one call needs besides the payload.
 #[derive(Debug, Clone, Copy)]
