@@ -1,11 +1,13 @@
-//! What the job ledger costs on the receive path.
+//! What the job ledger costs from receive to delivery.
 //!
 //! `cargo bench -p otelspool --bench job_ledger` (add `-- --quick` for a rougher run).
 //!
 //! - criterion group `receive_walk`: validating and counting a realistic request (100
 //!   ComfyUI-like log records of ~300 bytes with `emerge.job_id`, as `otelspool-loadgen`
 //!   builds them), ledger off (`Payload::from_protobuf`) and on
-//!   (`Payload::from_protobuf_with_jobs` plus `JobLedger::received`), in records per second.
+//!   (`Payload::from_protobuf_with_jobs`, `JobLedger::queued` at the append, then
+//!   `JobLedger::delivered` for the record), in records per second; and `delivery_walk`: the
+//!   delivery of a record whose tally is not kept (walked again, as after a restart).
 //! - then, printed: records per CPU-second (process CPU time from `getrusage`) with the
 //!   ledger off and on over the same loop, and the allocations per request on both paths for
 //!   requests of 10 and 1,000 records (a counting global allocator), from which the ledger's
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group};
 use otelspool::ledger::{JobLedger, LedgerSettings};
 use otelspool::pipeline::{Payload, Signal};
+use otelspool_queue::Entry;
 use otelspool_testkit::loadgen::records::JobRecords;
 use prost::Message;
 
@@ -83,14 +86,35 @@ fn off(body: &Bytes) -> u64 {
         .items
 }
 
-/// The receive path with the ledger on: the walk tallies jobs, the router counts them.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The ledger's part of one record's life: the receive walk tallies jobs, the append reports
+/// the tally, the delivery counts it.
 fn on(body: &Bytes, ledger: &JobLedger) -> u64 {
     let mut p = Payload::from_protobuf_with_jobs(Signal::Logs, body.clone(), Some(ledger.keys()))
         .expect("valid");
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     if let Some(t) = p.jobs.take() {
-        ledger.received(&t);
+        ledger.queued(0, id, t);
     }
+    ledger.delivered(0, &[entry(id, &p.body)], 0);
     p.items
+}
+
+/// A delivery of a record the ledger holds no tally for: its bytes are walked again.
+fn deliver_walking(body: &Bytes, ledger: &JobLedger) -> u64 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    ledger.delivered(0, &[entry(id, body)], 0);
+    RECORDS as u64
+}
+
+fn entry(id: u64, body: &Bytes) -> Entry {
+    Entry {
+        id,
+        items: RECORDS as u32,
+        appended_at: 0,
+        payload: body.clone(),
+    }
 }
 
 fn receive_walk(c: &mut Criterion) {
@@ -100,6 +124,12 @@ fn receive_walk(c: &mut Criterion) {
     g.throughput(Throughput::Elements(RECORDS as u64));
     g.bench_function("ledger_off", |b| b.iter(|| off(black_box(&body))));
     g.bench_function("ledger_on", |b| b.iter(|| on(black_box(&body), &l)));
+    g.finish();
+    let mut g = c.benchmark_group("delivery_walk");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("tally_not_kept", |b| {
+        b.iter(|| deliver_walking(black_box(&body), &l))
+    });
     g.finish();
 }
 

@@ -66,6 +66,7 @@ async fn a_full_queue_is_logged_once_a_minute_with_the_refusals_counted() {
             exporter: "otlp/full".into(),
             signal: Signal::Logs,
             queue,
+            ledger: None,
         }],
         metrics: Arc::new(Metrics::new().unwrap()),
     };

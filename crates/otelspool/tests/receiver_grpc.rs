@@ -40,6 +40,7 @@ async fn start(max_recv_msg_size: usize) -> Harness {
             exporter: "e".into(),
             signal: Signal::Logs,
             queue: queue.clone(),
+            ledger: None,
         }],
         metrics: metrics.clone(),
     });

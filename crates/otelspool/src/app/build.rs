@@ -131,6 +131,7 @@ pub async fn build(
             exporter: eid.to_string(),
             signal: *signal,
             queue: queue.clone(),
+            ledger: tracked.clone(),
         };
         let consumer = ConsumerContext {
             exporter_id: eid.to_string(),

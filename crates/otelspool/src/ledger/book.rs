@@ -153,6 +153,8 @@ pub struct QueueBook {
     pub exceptions: BTreeSet<u64>,
     /// Plain deliveries not settled yet.
     pub pending: Vec<PendingBatch>,
+    /// Tallies of records queued since start, taken at delivery.
+    pub recent: super::recent::RecentTallies,
 }
 
 impl QueueBook {

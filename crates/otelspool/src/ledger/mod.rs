@@ -7,8 +7,13 @@
 //!
 //! # Where the counts come from
 //! Job keys are found only by walking the encoded bytes (`pipeline::wire::walk` with a
-//! [`tally::TallyVisitor`]): on receive, once per request (the tally rides in the
-//! `Payload`); at delivery, the batch's records are walked again. Nothing is kept per record.
+//! [`tally::TallyVisitor`]), once per request, in the receive walk that also validates it (the
+//! tally rides in the `Payload`; a processor that changes the data makes the pipeline walk
+//! its output instead, so a rewritten key is followed). When a request is durably appended to
+//! a tracked queue, [`JobLedger::queued`] counts it received and keeps its tally by queue id
+//! ([`recent`], bounded); a delivery, rejection or drop takes the tallies from there, and
+//! walks only the records it holds none for (queued before a restart, or past the bound in a
+//! long backlog). Nothing is kept per record beyond that bound.
 //! The ledger follows one queue per signal: the first exporter of the first pipeline of that
 //! signal (with several exporters, each gets the same records; the first one's delivery is
 //! the one reported).
@@ -45,24 +50,30 @@
 //! an in-memory queue (no `file_storage`) neither keeps counts across restarts nor reports
 //! `drop_oldest` to the ledger; items rejected by partial
 //! success in a batch holding several jobs are not attributed to a job (counted in
-//! `unattributed_rejected`); the tally is taken before processors run, so a processor that
-//! rewrites a job key is not followed. Received is counted when the client was acknowledged;
-//! if another exporter's append failed, the client retries and the record is received twice.
+//! `unattributed_rejected`). Received is counted when the record is durably in the tracked
+//! queue: with one exporter (the sidecar's case) that is what the client was acknowledged;
+//! with several, a request refused because another exporter's append failed is in the
+//! tracked queue and counted received (and later delivered) once per time it was sent.
 //!
 //! # Bounds
 //! At most `max_jobs` jobs: complete jobs older than `retention` go first, then the
 //! complete jobs seen longest ago, then open ones; each eviction is counted
 //! (`otelspool_job_ledger_evicted_jobs`). The snapshot holds only kept jobs.
 //!
-//! Files: [`tally`] (per-request counts), [`book`] (state and rules), [`snapshot`] (the
-//! file), [`view`] (what the API answers), [`flush`] (waiting for a job).
+//! Files: [`tally`] (per-request counts), [`recent`] (tallies kept from append to
+//! delivery), [`book`] (state and rules), [`snapshot`] (the file), [`view`] (what the API
+//! answers), [`flush`] (waiting for a job).
 
 pub mod book;
 pub mod cli;
 pub mod flush;
+pub mod recent;
 pub mod snapshot;
 pub mod tally;
 pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -268,31 +279,48 @@ impl JobLedger {
         let _ = self.tracked[q].status.set(status);
     }
 
-    /// Records acknowledged to the client.
-    pub fn received(&self, tally: &JobTally) {
+    /// The record `id` was durably appended to the tracked queue `q`, with the job counts of
+    /// its receive walk: counted received, and its tally kept for its delivery.
+    pub fn queued(&self, q: usize, id: u64, tally: JobTally) {
+        let mut book = self.lock();
         if !tally.jobs.is_empty() {
-            self.lock().received(tally, view::now_ms());
+            book.received(&tally, view::now_ms());
         }
+        book.queues[q].recent.insert(id, tally);
     }
 
-    fn tallies(&self, q: usize, entries: &[Entry]) -> Vec<(u64, JobTally)> {
+    /// The tallies of `records` of queue `q`: kept since their append, or walked again.
+    fn tallies<'a>(
+        &self,
+        q: usize,
+        records: impl Iterator<Item = (u64, &'a [u8])>,
+    ) -> Vec<(u64, JobTally)> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        {
+            let mut book = self.lock();
+            let recent = &mut book.queues[q].recent;
+            for (id, payload) in records {
+                match recent.take(id) {
+                    Some(t) => found.push((id, t)),
+                    None => missing.push((id, payload)),
+                }
+            }
+        }
         let signal = self.tracked[q].signal;
-        entries
-            .iter()
-            .filter_map(|e| {
-                Some((
-                    e.id,
-                    TallyVisitor::tally_of(&self.keys, signal, &e.payload)?,
-                ))
-            })
-            .collect()
+        found.extend(
+            missing
+                .into_iter()
+                .filter_map(|(id, p)| Some((id, TallyVisitor::tally_of(&self.keys, signal, p)?))),
+        );
+        found
     }
 
     /// A batch of queue `q` the backend accepted, `rejected_items` of it through partial
     /// success. Call before acknowledging it to the queue. Blocking only with a partial
     /// success (the snapshot is written then).
     pub fn delivered(&self, q: usize, entries: &[Entry], rejected_items: u64) {
-        let records = self.tallies(q, entries);
+        let records = self.tallies(q, entries.iter().map(|e| (e.id, &e.payload[..])));
         let now = view::now_ms();
         if rejected_items == 0 {
             self.lock().delivered(q, &records, now);
@@ -314,7 +342,7 @@ impl JobLedger {
     /// Records of queue `q` given up on (dead-lettered): rejected, or dropped when `expired`.
     /// Call before acknowledging them to the queue. Blocking (writes the snapshot).
     pub fn gave_up(&self, q: usize, entries: &[Entry], expired: bool) {
-        let records = self.tallies(q, entries);
+        let records = self.tallies(q, entries.iter().map(|e| (e.id, &e.payload[..])));
         let outcome = if expired {
             Outcome::DroppedExpired
         } else {
@@ -325,11 +353,7 @@ impl JobLedger {
     }
 
     fn dropping(&self, q: usize, records: &[(u64, Bytes)]) {
-        let signal = self.tracked[q].signal;
-        let records: Vec<(u64, JobTally)> = records
-            .iter()
-            .filter_map(|(id, p)| Some((*id, TallyVisitor::tally_of(&self.keys, signal, p)?)))
-            .collect();
+        let records = self.tallies(q, records.iter().map(|(id, p)| (*id, &p[..])));
         self.lock()
             .settle(q, Outcome::DroppedFull, &records, 0, view::now_ms());
         self.persist_or_log();

@@ -27,6 +27,9 @@ pub struct ExporterQueue {
     pub signal: Signal,
     /// The durable queue.
     pub queue: Queue,
+    /// The job ledger and this queue's index in it, when the ledger follows this queue: each
+    /// append is reported to it with the request's job counts.
+    pub ledger: Option<(Arc<JobLedger>, usize)>,
 }
 
 /// A `service.pipelines` entry at run time.
@@ -45,14 +48,27 @@ pub struct Pipeline {
 impl Pipeline {
     /// Runs the processors and appends the result to every exporter queue.
     pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
-        let payload = self.processors.apply(payload)?;
+        let mut payload = self.processors.apply(payload)?;
         let appends = self.exporters.iter().map(|e| {
             let body = payload.body.clone();
             async move { (e, e.queue.append(payload.items as u32, body).await) }
         });
         let mut refusal = None;
         for (e, result) in join_all(appends).await {
-            let Err(err) = result else { continue };
+            let err = match result {
+                Ok(id) => {
+                    if let Some((ledger, q)) = &e.ledger {
+                        let tally = payload.jobs.take().or_else(|| {
+                            TallyVisitor::tally_of(ledger.keys(), payload.signal, &payload.body)
+                        });
+                        if let Some(t) = tally {
+                            ledger.queued(*q, id, t);
+                        }
+                    }
+                    continue;
+                }
+                Err(err) => err,
+            };
             self.metrics
                 .enqueue_failed(&e.exporter, payload.signal, payload.items);
             let r = match err {
@@ -130,25 +146,7 @@ impl Router {
     }
 
     /// Sends the payload into every pipeline of its signal.
-    pub async fn consume(&self, mut payload: Payload) -> Result<(), Refusal> {
-        let Some((ledger, feeds)) = &self.ledger else {
-            return self.consume_all(payload).await;
-        };
-        if !feeds[payload.signal.index()] {
-            return self.consume_all(payload).await;
-        }
-        let tally = match payload.jobs.take() {
-            Some(t) => Some(t),
-            None => TallyVisitor::tally_of(ledger.keys(), payload.signal, &payload.body),
-        };
-        self.consume_all(payload).await?;
-        if let Some(t) = tally {
-            ledger.received(&t);
-        }
-        Ok(())
-    }
-
-    async fn consume_all(&self, payload: Payload) -> Result<(), Refusal> {
+    pub async fn consume(&self, payload: Payload) -> Result<(), Refusal> {
         let pipelines = &self.by_signal[payload.signal.index()];
         match pipelines.as_slice() {
             [] => Err(Refusal::Invalid(format!(

@@ -85,6 +85,7 @@ impl Receiver {
                         exporter: "e".into(),
                         signal,
                         queue,
+                        ledger: None,
                     }],
                     metrics: metrics.clone(),
                 }),
