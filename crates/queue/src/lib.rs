@@ -36,6 +36,8 @@
 //!   "nothing acknowledged": more duplicates, never loss. Version 1 (20 bytes, `OSPQLED1`,
 //!   watermark only) is still read.
 //! - `lock`: held with an advisory lock while a process has the queue open.
+//! - `names-synced`: empty; present once a start has synced the folder and its parents (see
+//!   `queue::open`), so later starts skip those syncs. Older builds ignore it.
 //!
 //! With `fsync`, a new segment's file and folder are synced before any record in it is
 //! acknowledged. After a failed write or fsync the group is refused and the segments it touched

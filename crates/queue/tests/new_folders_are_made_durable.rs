@@ -35,14 +35,24 @@ fn open(dir: &Path, fsync: bool) -> (Queue, Arc<RecordingIo>) {
     (queue, io)
 }
 
+fn assert_synced(synced: &[PathBuf], wanted: &[PathBuf]) {
+    for w in wanted {
+        assert!(
+            synced.contains(w),
+            "{} not synced; synced: {synced:?}",
+            w.display()
+        );
+    }
+}
+
 /// Scenario: a queue opens in `<tmp>/storage/exporter/logs`, none of which exists yet, with
-/// fsync on.
-/// Guarantees: before open returns (so before any append can be acknowledged) the folder and
-/// every parent up to `<tmp>` are synced, so the new folder names survive a power cut; opening
-/// again (folders that already exist, perhaps never synced by a start that was killed) syncs
-/// them again.
+/// fsync on; it is opened again; then its `names-synced` file is removed (as if the first
+/// start had been killed before it finished syncing) and it is opened a third time.
+/// Guarantees: before the first open returns (so before any append can be acknowledged) the
+/// folder and every parent up to `<tmp>` are synced, so the new folder names survive a power
+/// cut; the second open syncs no folder (an earlier start did); the third syncs them all again.
 #[test]
-fn a_new_queue_folder_and_its_parents_are_synced_at_open() {
+fn a_new_queue_folder_and_its_parents_are_synced_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("storage").join("exporter").join("logs");
     let wanted = [
@@ -51,18 +61,19 @@ fn a_new_queue_folder_and_its_parents_are_synced_at_open() {
         tmp.path().join("storage"),
         tmp.path().to_path_buf(),
     ];
-    for _ in 0..2 {
-        let (queue, io) = open(&dir, true);
-        let synced = io.synced_dirs.lock().expect("lock").clone();
-        for w in &wanted {
-            assert!(
-                synced.contains(w),
-                "{} not synced; synced: {synced:?}",
-                w.display()
-            );
-        }
-        queue.shutdown();
-    }
+    let (queue, io) = open(&dir, true);
+    assert_synced(&io.synced_dirs.lock().expect("lock"), &wanted);
+    queue.shutdown();
+
+    let (queue, io) = open(&dir, true);
+    let synced = io.synced_dirs.lock().expect("lock").clone();
+    assert!(synced.is_empty(), "synced again: {synced:?}");
+    queue.shutdown();
+
+    std::fs::remove_file(dir.join("names-synced")).expect("the marker exists");
+    let (queue, io) = open(&dir, true);
+    assert_synced(&io.synced_dirs.lock().expect("lock"), &wanted);
+    queue.shutdown();
 }
 
 /// Scenario: the same open with `fsync: false`.

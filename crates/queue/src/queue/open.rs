@@ -21,15 +21,27 @@ use crate::state::{SegmentIndex, SegmentMeta, State, Summary};
 use crate::stats::RecoveryReport;
 use crate::writer;
 
+/// The empty file that says a start has synced the queue folder and its parents.
+const NAMES_SYNCED: &str = "names-synced";
+
 /// Makes the queue folder's own name durable, and its parents' names, before anything in it is
 /// acknowledged. A segment's fsync and its folder's sync make the segment durable *in* the
 /// folder, but a folder created by `create_dir_all` (at this start or an earlier one that was
 /// killed before syncing) survives a power cut only once its parent is synced: without this the
-/// power-cut test saw whole queues vanish. Done at every open (a few directory fsyncs), from the
-/// folder up to the root. The folder itself must sync; an ancestor that cannot be opened or
-/// synced (no permission, a read-only mount above the data) ends the walk with a warning,
-/// since the operator's own folders are below it.
+/// power-cut test saw whole queues vanish. The folder itself must sync; an ancestor that
+/// cannot be opened or synced (no permission, a read-only mount above the data) ends the walk
+/// with a warning, since the operator's own folders are below it.
+///
+/// Once every sync succeeded, the file `names-synced` is created in the folder. A start that
+/// finds it skips the walk (about one fsync per path level, the largest part of a warm start):
+/// the file is created only after the syncs returned, so seeing it, even in a page cache that
+/// a power cut would lose, proves they were done, and names once durable stay so. A power cut
+/// that loses the file only makes the next start sync again.
 fn sync_folder_names(io: &dyn QueueIo, dir: &Path) -> Result<(), OpenError> {
+    let marker = dir.join(NAMES_SYNCED);
+    if io.file_size(&marker).is_ok() {
+        return Ok(());
+    }
     io.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
     for ancestor in dir.ancestors().skip(1) {
         let ancestor = if ancestor.as_os_str().is_empty() {
@@ -39,11 +51,14 @@ fn sync_folder_names(io: &dyn QueueIo, dir: &Path) -> Result<(), OpenError> {
         };
         if let Err(e) = io.sync_dir(ancestor) {
             tracing::warn!(folder = %ancestor.display(), error = %e, "could not sync a parent of the queue folder; a power cut may undo folders created above it");
-            break;
+            return Ok(());
         }
         if ancestor == Path::new(".") {
             break;
         }
+    }
+    if let Err(e) = io.create_or_truncate(&marker) {
+        tracing::debug!(error = %e, "could not record that the queue folder names are synced; the next start syncs them again");
     }
     Ok(())
 }
