@@ -36,6 +36,10 @@
 //!
 //! Reads yield to appends: while an append waits for its answer, the next segment read is held
 //! back (up to 20 ms each), so a restart's first acknowledgements do not wait behind them.
+//! Under `open_background` the first read also waits for the first append to be answered, for
+//! at most [`STARTUP_GRACE`]: at a restart the clients that were refused meanwhile come back
+//! within milliseconds, and a cold multi-megabyte read issued before them would hold their
+//! first fsync back; the backlog's delivery starts that much later, which no one notices.
 //!
 //! Hand-written: the indexing is one loop over the queue's own state; no crate applies.
 
@@ -65,6 +69,8 @@ const RETRY: Duration = Duration::from_secs(1);
 const YIELD_MAX: Duration = Duration::from_millis(20);
 /// How often it looks again meanwhile.
 const YIELD_POLL: Duration = Duration::from_millis(1);
+/// Longest the first read waits for the first append after `open_background`.
+pub(crate) const STARTUP_GRACE: Duration = Duration::from_millis(100);
 
 /// How the thread treats an I/O error while the first scan is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,9 @@ pub(crate) fn run(inner: Arc<Inner>, newest: Option<u64>, mut on_error: OnError)
     let mut first_scan = newest;
     let window_bytes = inner.opts.index_window_bytes;
     let mut finished = false;
+    if on_error == OnError::Retry && newest.is_some() {
+        wait_for_first_append(&inner, started);
+    }
     loop {
         let step = {
             let mut st = inner.lock();
@@ -156,6 +165,20 @@ type StepResult = Result<Option<SegmentMeta>, OpenError>;
 fn yield_to_appends(inner: &Inner) {
     let started = Instant::now();
     while inner.appending.load(Ordering::Relaxed) > 0 && started.elapsed() < YIELD_MAX {
+        std::thread::sleep(YIELD_POLL);
+    }
+}
+
+/// Waits until an append has been answered, the queue closes, or [`STARTUP_GRACE`] has passed
+/// since `started`.
+fn wait_for_first_append(inner: &Inner, started: Instant) {
+    while started.elapsed() < STARTUP_GRACE {
+        {
+            let st = inner.lock();
+            if st.closed || st.counters.appended_entries > 0 || st.counters.refused_io > 0 {
+                return;
+            }
+        }
         std::thread::sleep(YIELD_POLL);
     }
 }
