@@ -15,10 +15,19 @@
 //! [`INLINE_LIMIT`] are compressed on Tokio's blocking pool so that an export never stalls the
 //! receivers' acknowledgements that share the async workers. Small bodies are compressed in
 //! place: a thread hop would cost more than the work.
+//!
+//! At most one large compression per core runs at once (as the receivers' offload does,
+//! `receivers/otlp/offload.rs`): otherwise each of the queue consumers (10 by default) gets a
+//! blocking thread of its own while a backlog drains, and with it, in glibc, a malloc arena
+//! that keeps what the thread freed (a merged batch, its output, a deflate state). More
+//! threads than cores compress no faster. A consumer waits for a slot asynchronously, holding
+//! no thread. Figures: docs/benchmarks.md, "Flat-out RSS".
 
 use std::io::{self, Read, Write};
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 
 /// Bodies up to this size are compressed on the calling async worker.
 pub const INLINE_LIMIT: usize = 64 * 1024;
@@ -34,6 +43,12 @@ pub const GZIP_DEFAULT_LEVEL: u32 = 1;
 pub const GZIP_ZLIB_DEFAULT_LEVEL: u32 = 6;
 /// zstd's level when none is set (otelcol's default, its fastest).
 pub const ZSTD_DEFAULT_LEVEL: i32 = 1;
+
+/// Large compressions running on the blocking pool at once: one per core.
+static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Arc::new(Semaphore::new(cores))
+});
 
 /// How request bodies are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +124,9 @@ impl Compression {
         }
     }
 
-    /// Compresses `body`, on the blocking pool when it is larger than [`INLINE_LIMIT`].
-    /// Uncompressed bodies are returned as they are, without a copy.
+    /// Compresses `body`, on the blocking pool when it is larger than [`INLINE_LIMIT`], once
+    /// one of the pool's slots (one per core) is free. Uncompressed bodies are returned as
+    /// they are, without a copy.
     pub async fn compress_bytes(self, body: Bytes) -> io::Result<Bytes> {
         if self == Compression::None {
             return Ok(body);
@@ -118,10 +134,25 @@ impl Compression {
         if body.len() <= INLINE_LIMIT {
             return self.compress(&body).map(Bytes::from);
         }
-        tokio::task::spawn_blocking(move || self.compress(&body).map(Bytes::from))
-            .await
-            .map_err(io::Error::other)?
+        on_blocking_pool(move || self.compress(&body).map(Bytes::from)).await?
     }
+}
+
+/// Runs `work` on the blocking pool once a slot is free, holding the slot until it ends.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    let slot = SLOTS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(io::Error::other)
 }
 
 /// Inflates a response body sent with `encoding` (`gzip` or `zstd`, any case); `None` for
@@ -217,6 +248,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(none, body);
+    }
+
+    /// Scenario: a job run on the blocking pool through the path large compressions take.
+    /// Guarantees: it holds one of the slots (one per core) while it runs.
+    #[tokio::test]
+    async fn blocking_compressions_hold_a_slot() {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let free = on_blocking_pool(|| SLOTS.available_permits())
+            .await
+            .unwrap();
+        assert!(free < cores, "{free} of {cores} slots free while a job ran");
+    }
+
+    /// Scenario: every compression slot is taken; a large body is then compressed through the
+    /// async entry point, and the slots are given back.
+    /// Guarantees: the compression does not finish while no slot is free, then finishes with
+    /// the right bytes once one is.
+    #[tokio::test]
+    async fn large_compressions_wait_for_a_free_slot() {
+        let body = body();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let taken = SLOTS
+            .clone()
+            .acquire_many_owned(cores as u32)
+            .await
+            .unwrap();
+        let c = Compression::gzip(1);
+        let mut job = std::pin::pin!(c.compress_bytes(Bytes::from(body.clone())));
+        for _ in 0..3 {
+            assert!(futures::poll!(job.as_mut()).is_pending());
+            tokio::task::yield_now().await;
+        }
+        drop(taken);
+        assert_eq!(gunzip(&job.await.unwrap()), body);
     }
 
     /// Scenario: responses in gzip, zstd, and an unknown encoding; a response inflating past
