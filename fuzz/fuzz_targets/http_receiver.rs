@@ -65,6 +65,7 @@ fn harness() -> &'static Harness {
                     exporter: "otlp".to_string(),
                     signal,
                     queue,
+                    ledger: None,
                 }],
                 metrics: metrics.clone(),
             };
