@@ -14,12 +14,14 @@
 //! status without `grpc-status` mapped as http-grpc-status-mapping.md says, a compressed
 //! response message per its `grpc-encoding`.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
 use http::{HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited, StreamBody};
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -53,7 +55,7 @@ pub async fn unary(
         .compress_bytes(message)
         .await
         .map_err(|e| Status::internal(format!("compressing the request failed: {e}")))?;
-    let request = build_request(call, frame(compressed, &payload))?;
+    let request = build_request(call, message_body(compressed, payload))?;
     let mut channel = channel.clone();
     let ready = channel
         .ready()
@@ -66,21 +68,30 @@ pub async fn unary(
     read_response(response).await
 }
 
-/// The 5-byte gRPC message prefix (compressed flag, big-endian length) and the message.
-fn frame(compressed: bool, payload: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(5 + payload.len());
+/// The 5-byte gRPC message prefix: compressed flag, big-endian length.
+fn prefix(compressed: bool, len: usize) -> Bytes {
+    let mut buf = BytesMut::with_capacity(5);
     buf.put_u8(u8::from(compressed));
-    buf.put_u32(payload.len() as u32);
-    buf.put_slice(payload);
+    buf.put_u32(len as u32);
     buf.freeze()
+}
+
+/// The request body: the prefix, then the payload as its own chunk, so that the payload (a
+/// whole batch when uncompressed) is not copied behind the prefix.
+fn message_body(compressed: bool, payload: Bytes) -> tonic::body::Body {
+    let chunks = futures::stream::iter([
+        Ok::<_, Infallible>(Frame::data(prefix(compressed, payload.len()))),
+        Ok(Frame::data(payload)),
+    ]);
+    tonic::body::Body::new(StreamBody::new(chunks))
 }
 
 fn build_request(
     call: CallSettings<'_>,
-    body: Bytes,
+    body: tonic::body::Body,
 ) -> Result<http::Request<tonic::body::Body>, Status> {
     let mut request = http::Request::post(call.path)
-        .body(tonic::body::Body::new(Full::new(body)))
+        .body(body)
         .map_err(|e| Status::internal(format!("building the request failed: {e}")))?;
     let headers = request.headers_mut();
     // Metadata first, so that none of it can replace a protocol header below.
@@ -201,6 +212,13 @@ fn read_message(mut data: Bytes, encoding: &str) -> Result<Bytes, Status> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A response body of one message: prefix and message.
+    fn frame(compressed: bool, payload: &[u8]) -> Bytes {
+        [&prefix(compressed, payload.len())[..], payload]
+            .concat()
+            .into()
+    }
 
     /// Scenario: a response message framed plain, gzip-compressed, and cut short.
     /// Guarantees: plain and compressed read back to the message; a cut frame is an error,
