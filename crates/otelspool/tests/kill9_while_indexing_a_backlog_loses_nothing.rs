@@ -15,12 +15,8 @@ use std::time::Duration;
 use binary::{Running, free_port};
 use bytes::Bytes;
 use common::pass_through_codec::PassThroughCodec;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otelspool::pipeline::Signal;
 use otelspool_testkit::backend::{Backend, Mode, grpc};
-use prost::Message;
 use tonic::transport::Channel;
 
 /// Requests sent while the backend is down, each of `RECORDS` records of ~`PAD` bytes: about
@@ -58,24 +54,7 @@ fn body(request: &str, i: usize) -> String {
 
 /// A logs request whose records' bodies are `body(request, 0..n)`.
 fn request(request: &str, n: usize) -> Bytes {
-    let log_records = (0..n)
-        .map(|i| LogRecord {
-            body: Some(AnyValue {
-                value: Some(Value::StringValue(body(request, i))),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let req = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    Bytes::from(req.encode_to_vec())
+    common::logs_with_bodies((0..n).map(|i| body(request, i)))
 }
 
 /// Sends one request until it is acknowledged (the receiver may not listen yet).

@@ -278,14 +278,19 @@ pub fn parse_status(bytes: &[u8]) -> Option<u16> {
 
 /// A valid logs request of `n` records.
 pub fn logs(n: usize) -> Bytes {
+    logs_with_bodies((0..n).map(|i| format!("line {i}")))
+}
+
+/// An encoded logs request of one record per body, in order.
+pub fn logs_with_bodies(bodies: impl Iterator<Item = String>) -> Bytes {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use prost::Message;
-    let log_records = (0..n)
-        .map(|i| LogRecord {
+    let log_records = bodies
+        .map(|b| LogRecord {
             body: Some(AnyValue {
-                value: Some(Value::StringValue(format!("line {i}"))),
+                value: Some(Value::StringValue(b)),
             }),
             ..Default::default()
         })
