@@ -58,21 +58,6 @@ async fn fill(dir: &Path, n: u64) {
     q.shutdown();
 }
 
-/// Copies the queue folder as it is right now: what a `kill -9` would leave.
-fn crash_copy(dir: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().expect("tempdir");
-    for f in std::fs::read_dir(dir).expect("read_dir") {
-        let f = f.expect("entry").path();
-        match std::fs::copy(&f, copy.path().join(f.file_name().expect("name"))) {
-            Ok(_) => {}
-            // A drained segment deleted meanwhile: as if the copy came after.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("copy {}: {e}", f.display()),
-        }
-    }
-    copy
-}
-
 /// Scenario: a folder holds 200 records in several segments; it is opened with every read of
 /// a segment file blocked; one record is appended; the folder is copied as a crash would leave
 /// it; a consumer starts; then the reads are let through.

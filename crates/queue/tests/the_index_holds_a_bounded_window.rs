@@ -166,18 +166,3 @@ async fn crashes_with_a_small_window_lose_and_reorder_nothing() {
         dir = copy;
     }
 }
-
-/// Copies the queue folder as it is right now: what a `kill -9` would leave.
-fn crash_copy(dir: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().expect("tempdir");
-    for f in std::fs::read_dir(dir).expect("read_dir") {
-        let f = f.expect("entry").path();
-        match std::fs::copy(&f, copy.path().join(f.file_name().expect("name"))) {
-            Ok(_) => {}
-            // A drained segment deleted meanwhile: as if the copy came after.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("copy {}: {e}", f.display()),
-        }
-    }
-    copy
-}
