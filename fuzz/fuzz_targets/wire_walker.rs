@@ -26,6 +26,10 @@ impl ItemVisitor for Keys {
         assert_eq!(values.len(), self.keys.len(), "one value per key");
         self.items += 1;
     }
+
+    fn restart(&mut self) {
+        self.items = 0;
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

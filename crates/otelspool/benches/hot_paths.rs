@@ -91,6 +91,10 @@ impl ItemVisitor for JobCounter {
             self.with_job += 1;
         }
     }
+
+    fn restart(&mut self) {
+        self.with_job = 0;
+    }
 }
 
 fn walk_count(c: &mut Criterion) {

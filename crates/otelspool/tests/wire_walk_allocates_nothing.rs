@@ -55,6 +55,10 @@ impl ItemVisitor for WithJob {
             self.items += 1;
         }
     }
+
+    fn restart(&mut self) {
+        self.items = 0;
+    }
 }
 
 /// Scenario: a 100-record request as the load generator builds it, walked with `CountOnly`

@@ -32,6 +32,8 @@ pub struct TallyVisitor {
     keys: Arc<[Box<str>]>,
     /// The tally being filled.
     pub tally: JobTally,
+    /// Index in `tally.jobs` of the entry the last item matched.
+    last: usize,
 }
 
 impl TallyVisitor {
@@ -40,6 +42,7 @@ impl TallyVisitor {
         TallyVisitor {
             keys,
             tally: JobTally::default(),
+            last: 0,
         }
     }
 
@@ -63,14 +66,35 @@ impl ItemVisitor for TallyVisitor {
             let Some(v) = v else { continue };
             keyed = true;
             let k = k as u8;
-            match self.tally.jobs.iter_mut().find(|j| j.0 == k && &*j.1 == *v) {
-                Some(j) => j.2 += 1,
-                None => self.tally.jobs.push((k, (*v).into(), 1)),
+            // Consecutive items mostly belong to the same job: try the entry found last.
+            if let Some(j) = self.tally.jobs.get_mut(self.last)
+                && j.0 == k
+                && j.1.len() == v.len()
+                && j.1.as_bytes() == v.as_bytes()
+            {
+                j.2 += 1;
+                continue;
+            }
+            match self.tally.jobs.iter().position(|j| j.0 == k && &*j.1 == *v) {
+                Some(i) => {
+                    self.tally.jobs[i].2 += 1;
+                    self.last = i;
+                }
+                None => {
+                    self.last = self.tally.jobs.len();
+                    self.tally.jobs.push((k, (*v).into(), 1));
+                }
             }
         }
         if !keyed {
             self.tally.unkeyed += 1;
         }
+    }
+
+    fn restart(&mut self) {
+        self.tally.jobs.clear();
+        self.tally.unkeyed = 0;
+        self.last = 0;
     }
 }
 
@@ -106,6 +130,23 @@ mod tests {
             unkeyed: 0,
         };
         assert!(one.single_job(2));
+    }
+
+    /// Scenario: one key, items of job `a`, `a`, `b`, then `a` again (the entry matched last
+    /// is tried first), then the visitor restarts and sees `c`.
+    /// Guarantees: each value is counted on its own entry whichever was matched last, and a
+    /// restart forgets everything reported before it.
+    #[test]
+    fn a_job_seen_again_after_another_is_counted_on_its_entry() {
+        let mut v = TallyVisitor::new(vec!["emerge.job_id".into()].into());
+        for job in ["a", "a", "b", "a"] {
+            v.item(&[Some(job)]);
+        }
+        assert_eq!(v.tally.jobs, vec![(0, "a".into(), 3), (0, "b".into(), 1)]);
+        v.restart();
+        v.item(&[Some("c")]);
+        assert_eq!(v.tally.jobs, vec![(0, "c".into(), 1)]);
+        assert_eq!(v.tally.unkeyed, 0);
     }
 }
 

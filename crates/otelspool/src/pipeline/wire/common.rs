@@ -95,13 +95,23 @@ pub struct Walk<'v, 'a, V> {
     scope: Slots<Slot<'a>>,
     resource: Slots<Slot<'a>>,
     values: Slots<Option<&'a str>>,
+    /// In order: a resource's (scope's) attributes are noted where they sit in the bytes,
+    /// with no look-ahead; right whenever they come before its scopes (items), as every
+    /// encoder writes them (field 1 first). Otherwise: looked ahead for first.
+    ordered: bool,
+    /// In order, a resource (scope) field came after some of its scopes (items), whose
+    /// reported values may then lack its attributes: the walk must be run again, looking
+    /// ahead.
+    pub late: bool,
 }
 
 impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
-    /// A walk reporting to `visitor`.
-    pub fn new(visitor: &'v mut V) -> Self {
+    /// A walk reporting to `visitor`; `ordered`: without looking ahead (see `ordered`).
+    pub fn new(visitor: &'v mut V, ordered: bool) -> Self {
         let keys = visitor.keys().len();
         Walk {
+            ordered,
+            late: false,
             visitor,
             keys,
             items: 0,
@@ -344,7 +354,9 @@ fn entity_ref(mut m: Msg<'_>) -> Result<(), WireError> {
 
 /// Before a `Resource{Logs,Spans,Metrics}` or `Scope{...}` is walked, finds the attributes of
 /// its `resource` (or `scope`) field, `field` 1 wherever it sits in the bytes (all of its
-/// occurrences, merged as prost merges them), so that items before it see them. A malformed
+/// occurrences, merged as prost merges them), so that items before it see them. Only on the
+/// second pass of a walk whose first pass, in byte order, found such a field after the
+/// scopes or items it applies to (see `walk`); encoders write it first. A malformed
 /// message stops the look-ahead; the walk proper then rejects it.
 pub fn look_ahead<'a, V: ItemVisitor>(mut m: Msg<'a>, walk: &mut Walk<'_, 'a, V>, level: Level) {
     walk.reset(level);
@@ -406,11 +418,23 @@ fn resource_level<'a, 'v, V: ItemVisitor>(
     names: &Envelope,
     item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
 ) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Resource);
+    let ordered = walk.ordered;
+    if ordered {
+        walk.reset(Level::Resource);
+    } else {
+        look_ahead(m, walk, Level::Resource);
+    }
+    let mut scopes_seen = false;
     while let Some((tag, wt)) = m.key()? {
         match tag {
-            1 => resource(m.message_field(tag, wt, "Resource")?, walk, false)?,
-            2 => scope_level(m.message_field(tag, wt, names.scope)?, walk, names, item)?,
+            1 => {
+                walk.late |= ordered && scopes_seen;
+                resource(m.message_field(tag, wt, "Resource")?, walk, ordered)?
+            }
+            2 => {
+                scopes_seen = true;
+                scope_level(m.message_field(tag, wt, names.scope)?, walk, names, item)?
+            }
             3 => {
                 m.string_field(tag, wt)?;
             }
@@ -426,15 +450,27 @@ fn scope_level<'a, 'v, V: ItemVisitor>(
     names: &Envelope,
     item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
 ) -> Result<(), WireError> {
-    look_ahead(m, walk, Level::Scope);
+    let ordered = walk.ordered;
+    if ordered {
+        walk.reset(Level::Scope);
+    } else {
+        look_ahead(m, walk, Level::Scope);
+    }
+    let mut items_seen = false;
     while let Some((tag, wt)) = m.key()? {
         match tag {
-            1 => scope(
-                m.message_field(tag, wt, "InstrumentationScope")?,
-                walk,
-                false,
-            )?,
-            2 => item(m.message_field(tag, wt, names.item)?, walk)?,
+            1 => {
+                walk.late |= ordered && items_seen;
+                scope(
+                    m.message_field(tag, wt, "InstrumentationScope")?,
+                    walk,
+                    ordered,
+                )?
+            }
+            2 => {
+                items_seen = true;
+                item(m.message_field(tag, wt, names.item)?, walk)?
+            }
             3 => {
                 m.string_field(tag, wt)?;
             }

@@ -67,6 +67,10 @@ pub trait ItemVisitor {
     /// when its value is not a string, the next level is asked. When `walk` fails, items
     /// already reported belong to a refused request: discard them.
     fn item(&mut self, values: &[Option<&str>]);
+
+    /// Forget every item reported so far: the walk starts over (it found a resource or scope
+    /// after its contents, and reports every item again with the right values).
+    fn restart(&mut self);
 }
 
 /// A visitor that wants nothing (pure validate + count).
@@ -80,6 +84,8 @@ impl ItemVisitor for CountOnly {
 
     #[inline]
     fn item(&mut self, _values: &[Option<&str>]) {}
+
+    fn restart(&mut self) {}
 }
 
 /// Why bytes are not a valid export request on the wire.
@@ -137,7 +143,23 @@ pub fn walk(
     body: &[u8],
     visitor: &mut impl ItemVisitor,
 ) -> Result<u64, PayloadError> {
-    let mut walk = Walk::new(visitor);
+    // In byte order first: one pass. A resource or scope placed after its contents (legal,
+    // rare) makes the values reported so far incomplete: start over, looking ahead.
+    let (items, late) = walk_once(signal, body, visitor, true)?;
+    if !late || visitor.keys().is_empty() {
+        return Ok(items);
+    }
+    visitor.restart();
+    walk_once(signal, body, visitor, false).map(|(items, _)| items)
+}
+
+fn walk_once(
+    signal: Signal,
+    body: &[u8],
+    visitor: &mut impl ItemVisitor,
+    ordered: bool,
+) -> Result<(u64, bool), PayloadError> {
+    let mut walk = Walk::new(visitor, ordered);
     match signal {
         Signal::Logs => logs::request(Msg::top(body, "ExportLogsServiceRequest"), &mut walk),
         Signal::Traces => traces::request(Msg::top(body, "ExportTraceServiceRequest"), &mut walk),
@@ -147,6 +169,6 @@ pub fn walk(
     }?;
     match walk.id_error.take() {
         Some(e) => Err(e),
-        None => Ok(walk.items),
+        None => Ok((walk.items, walk.late)),
     }
 }

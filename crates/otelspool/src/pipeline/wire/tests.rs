@@ -432,6 +432,7 @@ fn span_ids_before_link_ids() {
 pub(super) struct Recorder {
     pub keys: Vec<Box<str>>,
     pub items: Vec<Vec<Option<String>>>,
+    pub restarts: usize,
 }
 
 impl ItemVisitor for Recorder {
@@ -442,6 +443,11 @@ impl ItemVisitor for Recorder {
     fn item(&mut self, values: &[Option<&str>]) {
         self.items
             .push(values.iter().map(|v| v.map(str::to_string)).collect());
+    }
+
+    fn restart(&mut self) {
+        self.items.clear();
+        self.restarts += 1;
     }
 }
 
@@ -493,6 +499,62 @@ fn visitor_values_come_from_item_then_scope_then_resource() {
         ]
     );
     assert_eq!(reference(Signal::Logs, &body), Ok(4));
+}
+
+/// Scenario: the same records in the order every encoder writes (resource, then its scope
+/// logs; scope, then its records), and again with a second resource occurrence after the
+/// scope logs (protobuf merges both: its key must reach the records before it).
+/// Guarantees: in encoder order the walk reports in one pass (no restart) with the
+/// resource's and the scope's values; with the late occurrence it starts over once and
+/// every record gets the merged values, as a full decode would give.
+#[test]
+fn encoder_order_is_walked_once_and_a_late_resource_still_counts() {
+    let records = [
+        cat(&[&len(6, &string_attr("job", "own"))]),
+        cat(&[&len(6, &string_attr("other", "x"))]),
+    ];
+    let mut items = Vec::new();
+    for r in &records {
+        items.extend(len(2, r));
+    }
+    let scope = len(1, &len(3, &string_attr("wf", "scope-wf")));
+    let scope_logs = cat(&[&scope, &items]);
+    let resource = len(1, &len(1, &string_attr("job", "res-job")));
+    let keys: Vec<Box<str>> = vec!["job".into(), "wf".into()];
+    let s = |v: &str| Some(v.to_string());
+
+    let canonical = len(1, &cat(&[&resource, &len(2, &scope_logs)]));
+    let mut rec = Recorder {
+        keys: keys.clone(),
+        ..Default::default()
+    };
+    assert_eq!(walk(Signal::Logs, &canonical, &mut rec).expect("valid"), 2);
+    assert_eq!(rec.restarts, 0, "encoder order needs no second pass");
+    assert_eq!(
+        rec.items,
+        vec![
+            vec![s("own"), s("scope-wf")],
+            vec![s("res-job"), s("scope-wf")]
+        ]
+    );
+
+    // The first resource occurrence has no wanted key; the second, after the scopes, has.
+    let early = len(1, &len(1, &string_attr("host", "h1")));
+    let late = len(1, &cat(&[&early, &len(2, &scope_logs), &resource]));
+    let mut rec = Recorder {
+        keys,
+        ..Default::default()
+    };
+    assert_eq!(walk(Signal::Logs, &late, &mut rec).expect("valid"), 2);
+    assert_eq!(rec.restarts, 1);
+    assert_eq!(
+        rec.items,
+        vec![
+            vec![s("own"), s("scope-wf")],
+            vec![s("res-job"), s("scope-wf")]
+        ]
+    );
+    assert_eq!(reference(Signal::Logs, &late), Ok(2));
 }
 
 /// Scenario: a visitor with ten keys (past the inline slots), all of them on one record.
