@@ -1,5 +1,6 @@
 //! Compression of outgoing export requests and of the backends' responses: gzip (flate2 with
-//! its zlib-rs backend) or zstd (the `zstd` crate, libzstd), at the level the operator chose.
+//! its zlib-rs backend, one deflate state kept per thread: `gzip`) or zstd (the `zstd`
+//! crate, libzstd), at the level the operator chose.
 //!
 //! otelcol spells the choice `compression` plus `compression_params.level` (confighttp's
 //! `CompressionParams`; otelcol's gRPC client has no level and always uses gzip's default,
@@ -23,7 +24,7 @@
 //! threads than cores compress no faster. A consumer waits for a slot asynchronously, holding
 //! no thread. Figures: docs/benchmarks.md, "Flat-out RSS".
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -111,14 +112,7 @@ impl Compression {
     /// Compresses `body` in the calling thread.
     pub fn compress(&self, body: &[u8]) -> io::Result<Vec<u8>> {
         match *self {
-            Compression::Gzip { level } => {
-                // A batch of log records shrinks 10-20x: start with a tenth.
-                let out = Vec::with_capacity(body.len() / 8 + 64);
-                let mut encoder =
-                    flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
-                encoder.write_all(body)?;
-                encoder.finish()
-            }
+            Compression::Gzip { level } => super::gzip::compress(body, level),
             Compression::Zstd { level } => zstd::bulk::compress(body, level),
             Compression::None => Ok(body.to_vec()),
         }

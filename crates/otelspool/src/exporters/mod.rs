@@ -8,7 +8,8 @@
 //! - [`Exporter`] is the closed set of them, with one `match`.
 //! - [`outcome`] decides, in one place, whether a failure is retryable ([`RetryAction`]), from
 //!   codes and from the typed transport failures [`error_chain`] finds.
-//! - [`compression`] compresses request bodies (gzip or zstd at a level); `grpc_unary` frames
+//! - [`compression`] compresses request bodies (gzip or zstd at a level; `gzip` keeps one
+//!   deflate state per thread); `grpc_unary` frames
 //!   the gRPC call itself so that the level can be chosen.
 //! - [`settings`] holds the runtime settings; [`tls`] the shared rustls plumbing.
 
@@ -16,6 +17,7 @@ pub mod compression;
 pub mod debug;
 pub mod error_chain;
 mod grpc_unary;
+mod gzip;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod outcome;
