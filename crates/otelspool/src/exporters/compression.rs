@@ -169,6 +169,7 @@ pub fn decompress_response(encoding: &str, raw: &[u8]) -> Option<io::Result<Vec<
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::gzip::tests::gunzip;
     use super::*;
 
     /// A batch-like body: repeated records with varying numbers, as queued logs look.
@@ -176,14 +177,6 @@ mod tests {
         (0..4000)
             .flat_map(|i| format!("job-{} step {i}/20 sampler=euler cfg=7.5;", i % 50).into_bytes())
             .collect()
-    }
-
-    fn gunzip(b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
     }
 
     /// Scenario: a body compressed with gzip at levels 1 and 9 and with zstd at 1 and 19.

@@ -60,12 +60,13 @@ fn deflate_all(c: &mut Compress, body: &[u8]) -> io::Result<Vec<u8>> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read;
 
     use super::*;
 
-    fn gunzip(b: &[u8]) -> Vec<u8> {
+    /// `b` inflated by flate2's gzip reader (which checks the CRC and the length).
+    pub(in crate::exporters) fn gunzip(b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(b)
             .read_to_end(&mut out)
