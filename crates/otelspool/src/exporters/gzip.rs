@@ -81,7 +81,7 @@ pub(super) mod tests {
     }
 
     /// Scenario: on one thread, bodies of different sizes (empty, one byte, a few KB, a
-    /// 2 MB body whose output outgrows the first buffer), at the same level one after the
+    /// 1.5 MB body whose output outgrows the first buffer), at the same level one after the
     /// other (the kept state is reset), then at another level and back.
     /// Guarantees: each output is a whole gzip member that flate2's decoder (and so any
     /// gzip reader) inflates to exactly its body, CRC and length checked; no body leaks

@@ -69,8 +69,7 @@ impl ItemVisitor for TallyVisitor {
             // Consecutive items mostly belong to the same job: try the entry found last.
             if let Some(j) = self.tally.jobs.get_mut(self.last)
                 && j.0 == k
-                && j.1.len() == v.len()
-                && j.1.as_bytes() == v.as_bytes()
+                && &*j.1 == *v
             {
                 j.2 += 1;
                 continue;

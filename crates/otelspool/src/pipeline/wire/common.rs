@@ -412,18 +412,25 @@ pub fn request<'a, 'v, V: ItemVisitor>(
     Ok(())
 }
 
+/// Starts a resource or scope (`level`): in byte order, forgets the previous one's
+/// attributes (its own are noted as they come); otherwise looks ahead for them. Returns
+/// whether the walk is in byte order.
+fn enter<'a, V: ItemVisitor>(m: Msg<'a>, walk: &mut Walk<'_, 'a, V>, level: Level) -> bool {
+    if walk.ordered {
+        walk.reset(level);
+    } else {
+        look_ahead(m, walk, level);
+    }
+    walk.ordered
+}
+
 fn resource_level<'a, 'v, V: ItemVisitor>(
     mut m: Msg<'a>,
     walk: &mut Walk<'v, 'a, V>,
     names: &Envelope,
     item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
 ) -> Result<(), WireError> {
-    let ordered = walk.ordered;
-    if ordered {
-        walk.reset(Level::Resource);
-    } else {
-        look_ahead(m, walk, Level::Resource);
-    }
+    let ordered = enter(m, walk, Level::Resource);
     let mut scopes_seen = false;
     while let Some((tag, wt)) = m.key()? {
         match tag {
@@ -450,12 +457,7 @@ fn scope_level<'a, 'v, V: ItemVisitor>(
     names: &Envelope,
     item: impl Fn(Msg<'a>, &mut Walk<'v, 'a, V>) -> Result<(), WireError> + Copy,
 ) -> Result<(), WireError> {
-    let ordered = walk.ordered;
-    if ordered {
-        walk.reset(Level::Scope);
-    } else {
-        look_ahead(m, walk, Level::Scope);
-    }
+    let ordered = enter(m, walk, Level::Scope);
     let mut items_seen = false;
     while let Some((tag, wt)) = m.key()? {
         match tag {
