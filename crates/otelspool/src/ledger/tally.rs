@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::pipeline::Signal;
-use crate::pipeline::wire::{ItemVisitor, walk};
+use crate::pipeline::wire::{ItemVisitor, same_str, walk};
 
 /// Items per job value in one request (or one queued record): `(key index, value, items)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,12 +69,17 @@ impl ItemVisitor for TallyVisitor {
             // Consecutive items mostly belong to the same job: try the entry found last.
             if let Some(j) = self.tally.jobs.get_mut(self.last)
                 && j.0 == k
-                && &*j.1 == *v
+                && same_str(&j.1, v)
             {
                 j.2 += 1;
                 continue;
             }
-            match self.tally.jobs.iter().position(|j| j.0 == k && &*j.1 == *v) {
+            match self
+                .tally
+                .jobs
+                .iter()
+                .position(|j| j.0 == k && same_str(&j.1, v))
+            {
                 Some(i) => {
                     self.tally.jobs[i].2 += 1;
                     self.last = i;

@@ -4,7 +4,7 @@
 //! visitor's attribute lookups on items, scopes and resources.
 
 use super::reader::{LEN, Msg};
-use super::{ItemVisitor, WireError};
+use super::{ItemVisitor, WireError, same_str};
 use crate::pipeline::PayloadError;
 
 /// Keys a visitor may ask for without the walk allocating.
@@ -86,6 +86,9 @@ pub enum Level {
 pub struct Walk<'v, 'a, V> {
     visitor: &'v mut V,
     keys: usize,
+    /// Bit `n` set when a wanted key is `n` bytes long (bit 63: 63 or more): most attributes
+    /// are passed over on their key's length alone.
+    key_lengths: u64,
     /// Items counted so far.
     pub items: u64,
     /// The first trace or span id of a wrong length: returned once the whole request is
@@ -109,7 +112,12 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
     /// A walk reporting to `visitor`; `ordered`: without looking ahead (see `ordered`).
     pub fn new(visitor: &'v mut V, ordered: bool) -> Self {
         let keys = visitor.keys().len();
+        let key_lengths = visitor
+            .keys()
+            .iter()
+            .fold(0u64, |m, k| m | 1 << k.len().min(63));
         Walk {
+            key_lengths,
             ordered,
             late: false,
             visitor,
@@ -146,7 +154,7 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
     /// Notes an attribute of `level`: the first one with a wanted key is the one that counts.
     #[inline]
     pub fn attribute(&mut self, level: Level, key: &str, value: Option<&'a str>) {
-        if self.keys == 0 {
+        if self.key_lengths & 1 << key.len().min(63) == 0 {
             return;
         }
         let slots = match level {
@@ -155,7 +163,7 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
             Level::Resource => &mut self.resource,
         };
         for (slot, wanted) in slots.as_mut_slice().iter_mut().zip(self.visitor.keys()) {
-            if matches!(slot, Slot::Absent) && **wanted == *key {
+            if matches!(slot, Slot::Absent) && same_str(wanted, key) {
                 *slot = Slot::Found(value);
             }
         }
@@ -167,16 +175,14 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
         self.items += 1;
         if self.keys > 0 {
             let values = self.values.as_mut_slice();
-            let (item, scope, resource) = (
-                self.item.as_slice(),
-                self.scope.as_slice(),
-                self.resource.as_slice(),
-            );
-            for (i, v) in values.iter_mut().enumerate() {
-                *v = item[i]
-                    .string()
-                    .or(scope[i].string())
-                    .or(resource[i].string());
+            let levels = self
+                .item
+                .as_slice()
+                .iter()
+                .zip(self.scope.as_slice())
+                .zip(self.resource.as_slice());
+            for (v, ((item, scope), resource)) in values.iter_mut().zip(levels) {
+                *v = item.string().or(scope.string()).or(resource.string());
             }
         }
         self.visitor.item(self.values.as_slice());

@@ -575,3 +575,27 @@ fn many_keys_are_all_looked_up() {
     let want: Vec<Option<String>> = keys.iter().map(|k| Some(format!("v-{k}"))).collect();
     assert_eq!(rec.items, vec![want]);
 }
+
+/// Scenario: every pair of strings of 0 to 80 bytes that are equal, differ in one byte (at
+/// every position), or differ in length.
+/// Guarantees: `same_str` agrees with `==` on each, at every length its word loop, its
+/// overlapping last word and its short and long paths cover.
+#[test]
+fn same_str_agrees_with_equality() {
+    for n in 0..=80usize {
+        let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        assert!(super::same_str(&a, &a.clone()), "equal, {n} bytes");
+        for at in 0..n {
+            let mut b = a.clone().into_bytes();
+            b[at] = b'Z';
+            let b = String::from_utf8(b).expect("ascii");
+            assert_eq!(
+                super::same_str(&a, &b),
+                a == b,
+                "{n} bytes, differing at {at}"
+            );
+        }
+        let longer = format!("{a}x");
+        assert!(!super::same_str(&a, &longer), "{n} vs {} bytes", n + 1);
+    }
+}
