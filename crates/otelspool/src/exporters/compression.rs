@@ -1,6 +1,7 @@
 //! Compression of outgoing export requests and of the backends' responses: gzip (flate2 with
 //! its zlib-rs backend, one deflate state kept per thread: `gzip`) or zstd (the `zstd`
-//! crate, libzstd), at the level the operator chose.
+//! crate, libzstd, one context kept per thread: `zstd_context`), at the level the operator
+//! chose.
 //!
 //! otelcol spells the choice `compression` plus `compression_params.level` (confighttp's
 //! `CompressionParams`; otelcol's gRPC client has no level and always uses gzip's default,
@@ -113,7 +114,7 @@ impl Compression {
     pub fn compress(&self, body: &[u8]) -> io::Result<Vec<u8>> {
         match *self {
             Compression::Gzip { level } => super::gzip::compress(body, level),
-            Compression::Zstd { level } => zstd::bulk::compress(body, level),
+            Compression::Zstd { level } => super::zstd_context::compress(body, level),
             Compression::None => Ok(body.to_vec()),
         }
     }

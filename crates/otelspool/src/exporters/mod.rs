@@ -23,6 +23,7 @@ pub mod otlp_http;
 pub mod outcome;
 pub mod settings;
 pub mod tls;
+mod zstd_context;
 
 use bytes::Bytes;
 
