@@ -9,6 +9,9 @@
 
 use super::WireError;
 
+/// Strings at least this long are checked for UTF-8 with SIMD.
+const SIMD_UTF8_FROM: usize = 64;
+
 /// prost's `RECURSION_LIMIT`: how many nested messages deep a request may go.
 pub const RECURSION_LIMIT: u32 = 100;
 
@@ -143,11 +146,18 @@ impl<'a> Msg<'a> {
         self.len_prefixed()
     }
 
-    /// A `string` field: its bytes must be UTF-8.
+    /// A `string` field: its bytes must be UTF-8. Long strings (log bodies) are checked
+    /// with `simdutf8` (SIMD, chosen at run time; the same definition of UTF-8 as `std`),
+    /// short ones (keys, ids) with `std`, which is as fast there.
     #[inline]
     pub fn string_field(&mut self, tag: u32, wire_type: u8) -> Result<&'a str, WireError> {
         let bytes = self.bytes_field(tag, wire_type)?;
-        std::str::from_utf8(bytes).map_err(|_| WireError::InvalidUtf8 {
+        let checked = if bytes.len() >= SIMD_UTF8_FROM {
+            simdutf8::basic::from_utf8(bytes).map_err(drop)
+        } else {
+            std::str::from_utf8(bytes).map_err(drop)
+        };
+        checked.map_err(|()| WireError::InvalidUtf8 {
             message: self.name,
             tag,
         })

@@ -234,6 +234,36 @@ fn strings_must_be_utf8_and_bytes_need_not() {
     same(Signal::Logs, &logs(&[&bytes_value]), Ok(1));
 }
 
+/// Scenario: log bodies of 60 to 200 bytes (across the length where the SIMD check takes
+/// over), valid with two-, three- and four-byte characters, then damaged at the start, the
+/// middle and the end with each kind of invalid UTF-8: a stray continuation byte, a cut
+/// sequence, an overlong encoding, a surrogate, a code point past U+10FFFF, 0xff.
+/// Guarantees: each is accepted or refused exactly as prost decides.
+#[test]
+fn long_strings_are_checked_for_utf8_as_prost_checks_them() {
+    let damage: [&[u8]; 6] = [
+        &[0x80],
+        &[0xe2, 0x82],
+        &[0xc0, 0x80],
+        &[0xed, 0xa0, 0x80],
+        &[0xf4, 0x90, 0x80, 0x80],
+        &[0xff],
+    ];
+    for n in [60usize, 63, 64, 65, 100, 128, 200] {
+        let text: String = "job ü € 𝄞 ".chars().cycle().take(n).collect();
+        let valid = text.as_bytes();
+        let body = |b: &[u8]| logs(&[&len(5, &len(1, b))]);
+        same(Signal::Logs, &body(valid), Ok(1));
+        for d in damage {
+            for at in [0, valid.len() / 2, valid.len()] {
+                let mut b = valid.to_vec();
+                b.splice(at..at, d.iter().copied());
+                same(Signal::Logs, &body(&b), Err(Reject::Wire));
+            }
+        }
+    }
+}
+
 /// Scenario: unknown fields of every wire type (varint, I64, LEN, I32, a group holding
 /// fields and a nested group) at the top, in a resource and in a record.
 /// Guarantees: all are skipped and the count is prost's.
