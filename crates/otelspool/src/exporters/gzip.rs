@@ -74,7 +74,8 @@ pub(super) mod tests {
         out
     }
 
-    fn body(n: usize, salt: usize) -> Vec<u8> {
+    /// `n` short ComfyUI-like log lines, varied by `salt`: a body that compresses as batches do.
+    pub(in crate::exporters) fn body(n: usize, salt: usize) -> Vec<u8> {
         (0..n)
             .flat_map(|i| format!("job-{} step {i} seed {salt};", i % 7).into_bytes())
             .collect()

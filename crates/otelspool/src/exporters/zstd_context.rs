@@ -32,12 +32,7 @@ pub fn compress(body: &[u8], level: i32) -> io::Result<Vec<u8>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn body(n: usize, salt: usize) -> Vec<u8> {
-        (0..n)
-            .flat_map(|i| format!("job-{} step {i} seed {salt};", i % 7).into_bytes())
-            .collect()
-    }
+    use crate::exporters::gzip::tests::body;
 
     /// Scenario: one thread compresses bodies of different sizes at level 1, then 3, then 1
     /// again (the kept context is reused, remade, reused), and an empty body.
