@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashbrown::HashMap;
 use tokio::sync::Notify;
 
+use super::jobs::{Jobs, Kept};
 use super::tally::JobTally;
 
 /// A job's counts, in records (log records, spans, data points).
@@ -142,7 +142,7 @@ pub struct PendingBatch {
     /// Largest id in the batch.
     pub max_id: u64,
     /// Delivered items per job.
-    pub jobs: Vec<(u8, Box<str>, u64)>,
+    pub jobs: Kept,
 }
 
 /// One tracked queue's settle state.
@@ -166,15 +166,15 @@ impl QueueBook {
 
     /// Folds pending deliveries wholly below the queue's `done_below` into `jobs`' settled
     /// counts and moves the watermark as far as it may go.
-    fn fold(&mut self, done_below: u64, jobs: &mut HashMap<Box<str>, Job>) -> bool {
+    fn fold(&mut self, done_below: u64, jobs: &mut Jobs) -> bool {
         let before = (self.settled_below, self.pending.len());
         let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| p.max_id < done_below);
         self.pending = rest;
         for p in ready {
-            for (key, value, n) in p.jobs {
-                if let Some(j) = jobs.get_mut(&value).filter(|j| j.key == key) {
+            for &(_, r, n) in p.jobs.entries() {
+                if let Some(j) = jobs.by_ref_mut(r) {
                     j.settled.add(&Outcome::Delivered.counts(n));
                 }
             }
@@ -195,10 +195,8 @@ impl QueueBook {
 /// Everything behind the ledger's mutex.
 #[derive(Debug, Default)]
 pub struct Book {
-    /// Jobs by value. `hashbrown`'s map with its default hasher (foldhash, seeded per
-    /// process): a third of SipHash's cost on the receive and delivery paths, and `entry_ref`
-    /// finds or creates a job in one lookup.
-    pub jobs: HashMap<Box<str>, Job>,
+    /// Jobs by value, in slots that [`Kept`] counts name.
+    pub jobs: Jobs,
     /// Tracked queues, by index.
     pub queues: Vec<QueueBook>,
     /// Jobs evicted since start (by the limit or retention).
@@ -210,57 +208,48 @@ pub struct Book {
 }
 
 impl Book {
-    /// Records received (durably queued in queue `q`) at `now_ms`. A known job costs one
-    /// hash lookup; a new one copies its value once.
-    pub fn received(&mut self, tally: &JobTally, now_ms: u64) {
+    /// Records received (durably queued) at `now_ms`, with the counts to keep for their
+    /// outcome. A known job costs one hash lookup; a new one copies its value once.
+    pub fn received(&mut self, tally: &JobTally, now_ms: u64) -> Kept {
+        let mut kept = Kept::with_unkeyed(tally.unkeyed);
         for (key, value, n) in &tally.jobs {
-            if let Some(j) = self.jobs.get_mut(&**value) {
-                j.live.received += n;
-                j.last_seen_ms = now_ms;
-                j.touched();
-                continue;
-            }
-            let job = Job {
+            let (r, j) = self.jobs.find_or_insert(value, || Job {
                 key: *key,
-                live: Counts {
-                    received: *n,
-                    ..Counts::default()
-                },
                 first_seen_ms: now_ms,
-                last_seen_ms: now_ms,
                 ..Job::default()
-            };
-            self.jobs.insert(value.clone(), job);
+            });
+            j.live.received += n;
+            j.last_seen_ms = now_ms;
+            j.touched();
+            kept.add(*key, r, *n);
         }
         self.dirty = true;
+        kept
     }
 
-    /// A batch of queue `q` the backend accepted: `records` (id, tally) not yet settled count
-    /// as delivered and wait, as one pending batch, for the queue's watermark.
-    pub fn delivered(&mut self, q: usize, records: &[(u64, JobTally)], now_ms: u64) {
+    /// A batch of queue `q` the backend accepted: `records` (id, counts) not yet settled
+    /// count as delivered and wait, as one pending batch, for the queue's watermark.
+    pub fn delivered(&mut self, q: usize, records: &[(u64, Kept)], now_ms: u64) {
         let mut batch = PendingBatch {
             min_id: u64::MAX,
             max_id: 0,
-            jobs: Vec::new(),
+            jobs: Kept::default(),
         };
-        for (id, tally) in records {
+        for (id, kept) in records {
             if self.queues[q].settled(*id) {
                 continue;
             }
             batch.min_id = batch.min_id.min(*id);
             batch.max_id = batch.max_id.max(*id);
-            for (key, value, n) in &tally.jobs {
+            for &(key, r, n) in kept.entries() {
                 // An evicted job is not brought back by its late outcomes.
-                let Some(j) = self.jobs.get_mut(value).filter(|j| j.key == *key) else {
+                let Some(j) = self.jobs.by_ref_mut(r) else {
                     continue;
                 };
                 j.live.delivered += n;
                 j.last_delivery_ms = Some(now_ms);
                 j.touched();
-                match batch.jobs.iter_mut().find(|b| b.0 == *key && b.1 == *value) {
-                    Some(b) => b.2 += n,
-                    None => batch.jobs.push((*key, value.clone(), *n)),
-                }
+                batch.jobs.add(key, r, n);
             }
         }
         if batch.min_id != u64::MAX {
@@ -276,7 +265,7 @@ impl Book {
         &mut self,
         q: usize,
         outcome: Outcome,
-        records: &[(u64, JobTally)],
+        records: &[(u64, Kept)],
         partial: u64,
         now_ms: u64,
     ) {
@@ -286,15 +275,15 @@ impl Book {
                 continue;
             }
             self.queues[q].exceptions.insert(*id);
-            for (key, value, n) in &tally.jobs {
-                let mut c = outcome.counts(*n);
+            for &(_, r, n) in tally.entries() {
+                let mut c = outcome.counts(n);
                 if outcome == Outcome::Delivered && partial > 0 {
                     // One job per key in the batch: every key's entry takes the rejection.
-                    let r = partial.min(*n);
-                    c.delivered -= r;
-                    c.rejected += r;
+                    let rejected = partial.min(n);
+                    c.delivered -= rejected;
+                    c.rejected += rejected;
                 }
-                let Some(j) = self.jobs.get_mut(value).filter(|j| j.key == *key) else {
+                let Some(j) = self.jobs.by_ref_mut(r) else {
                     continue;
                 };
                 // Received was counted live when the record was queued.
@@ -305,8 +294,8 @@ impl Book {
                 }
                 j.touched();
             }
-            if outcome == Outcome::Delivered && !tally.jobs.is_empty() {
-                let n = tally.jobs.iter().map(|j| j.2).max().unwrap_or(0);
+            if outcome == Outcome::Delivered && !tally.is_empty() {
+                let n = tally.entries().map(|j| j.2).max().unwrap_or(0);
                 partial = partial.saturating_sub(n);
             }
         }
@@ -343,7 +332,7 @@ impl Book {
                 .iter()
                 .map(|(v, j)| {
                     let open = j.state(now_ms, complete_after) == JobState::Open;
-                    (open, j.last_seen_ms, v.clone())
+                    (open, j.last_seen_ms, Box::<str>::from(v))
                 })
                 .collect();
             order.sort_unstable();
@@ -372,6 +361,10 @@ mod tests {
         }
     }
 
+    fn kept(b: &Book, job: &str, n: u64) -> Kept {
+        b.jobs.kept_of(&tally(job, n))
+    }
+
     fn book() -> Book {
         Book {
             queues: vec![QueueBook::default()],
@@ -388,8 +381,8 @@ mod tests {
     fn deliveries_settle_behind_the_queue_watermark() {
         let mut b = book();
         b.received(&tally("a", 4), 1);
-        b.delivered(0, &[(11, tally("a", 2))], 2);
-        b.delivered(0, &[(10, tally("a", 2))], 2);
+        b.delivered(0, &[(11, kept(&b, "a", 2))], 2);
+        b.delivered(0, &[(10, kept(&b, "a", 2))], 2);
         assert_eq!(b.jobs["a"].live.delivered, 4);
         b.fold(0, 11);
         assert_eq!(b.jobs["a"].settled.delivered, 2);
@@ -397,7 +390,7 @@ mod tests {
         b.fold(0, 12);
         assert_eq!(b.jobs["a"].settled.delivered, 4);
         assert_eq!(b.jobs["a"].settled.received, 4);
-        b.delivered(0, &[(11, tally("a", 2))], 3);
+        b.delivered(0, &[(11, kept(&b, "a", 2))], 3);
         assert_eq!(
             b.jobs["a"].live.delivered, 4,
             "settled record counted twice"
@@ -412,12 +405,12 @@ mod tests {
     fn exceptions_settle_at_once_and_once() {
         let mut b = book();
         b.received(&tally("a", 6), 1);
-        b.settle(0, Outcome::DroppedFull, &[(5, tally("a", 3))], 0, 2);
-        b.settle(0, Outcome::DroppedFull, &[(5, tally("a", 3))], 0, 2);
+        b.settle(0, Outcome::DroppedFull, &[(5, kept(&b, "a", 3))], 0, 2);
+        b.settle(0, Outcome::DroppedFull, &[(5, kept(&b, "a", 3))], 0, 2);
         assert_eq!(b.jobs["a"].live.dropped_full, 3);
         assert_eq!(b.jobs["a"].settled.dropped_full, 3);
         assert!(b.queues[0].exceptions.contains(&5));
-        b.settle(0, Outcome::Delivered, &[(6, tally("a", 3))], 1, 3);
+        b.settle(0, Outcome::Delivered, &[(6, kept(&b, "a", 3))], 1, 3);
         assert_eq!(b.jobs["a"].live.delivered, 2);
         assert_eq!(b.jobs["a"].live.rejected, 1);
         assert_eq!(b.jobs["a"].live.queued(), 0);
@@ -435,7 +428,7 @@ mod tests {
         let mut b = book();
         b.received(&tally("open-old", 1), 1_000);
         b.received(&tally("done", 1), 2_000);
-        b.delivered(0, &[(1, tally("done", 1))], 2_000);
+        b.delivered(0, &[(1, kept(&b, "done", 1))], 2_000);
         b.received(&tally("open-new", 1), 9_000);
         let evicted = b.evict(10_000, 2, Duration::from_secs(3600), Duration::from_secs(1));
         assert_eq!(evicted, 1);

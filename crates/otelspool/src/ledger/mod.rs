@@ -10,9 +10,10 @@
 //! [`tally::TallyVisitor`]), once per request, in the receive walk that also validates it (the
 //! tally rides in the `Payload`; a processor that changes the data makes the pipeline walk
 //! its output instead, so a rewritten key is followed). When a request is durably appended to
-//! a tracked queue, [`JobLedger::queued`] counts it received and keeps its tally by queue id
-//! ([`recent`], bounded); a delivery, rejection or drop takes the tallies from there, and
-//! walks only the records it holds none for (queued before a restart, or past the bound in a
+//! a tracked queue, [`JobLedger::queued`] counts it received and keeps its counts by queue
+//! id ([`recent`], bounded), naming each job by its slot in the job table ([`jobs`]), not by
+//! value; a delivery, rejection or drop takes the counts from there, and walks only the
+//! records it holds none for (queued before a restart, or past the bound in a
 //! long backlog). Nothing is kept per record beyond that bound.
 //! The ledger follows one queue per signal: the first exporter of the first pipeline of that
 //! signal (with several exporters, each gets the same records; the first one's delivery is
@@ -60,13 +61,14 @@
 //! complete jobs seen longest ago, then open ones; each eviction is counted
 //! (`otelspool_job_ledger_evicted_jobs`). The snapshot holds only kept jobs.
 //!
-//! Files: [`tally`] (per-request counts), [`recent`] (tallies kept from append to
-//! delivery), [`book`] (state and rules), [`snapshot`] (the file), [`view`] (what the API
+//! Files: [`tally`] (per-request counts), [`jobs`] (the job table and counts by job
+//! reference), [`recent`] (counts kept from append to delivery), [`book`] (state and rules), [`snapshot`] (the file), [`view`] (what the API
 //! answers), [`flush`] (waiting for a job).
 
 pub mod book;
 pub mod cli;
 pub mod flush;
+pub mod jobs;
 pub mod recent;
 pub mod snapshot;
 pub mod tally;
@@ -87,6 +89,7 @@ use crate::delivery::DeliveryStatus;
 use crate::pipeline::Signal;
 use book::{Book, Counts, JobState, Outcome, QueueBook};
 pub use flush::FlushOutcome;
+use jobs::Kept;
 use tally::{JobTally, TallyVisitor};
 pub use view::JobView;
 
@@ -243,9 +246,10 @@ impl JobLedger {
             }
             // Acknowledged, not exceptions: delivered. Received live first, so that settling
             // adds the outcome only.
-            for (_, tally) in &acked {
-                book.received(tally, now);
-            }
+            let acked: Vec<(u64, Kept)> = acked
+                .iter()
+                .map(|(id, tally)| (*id, book.received(tally, now)))
+                .collect();
             book.settle(q, Outcome::Delivered, &acked, 0, now);
             book.received(&queued, now);
             let qb = &mut book.queues[q];
@@ -280,60 +284,71 @@ impl JobLedger {
     }
 
     /// The record `id` was durably appended to the tracked queue `q`, with the job counts of
-    /// its receive walk: counted received, and its tally kept for its delivery.
+    /// its receive walk: counted received, and its counts kept (by job reference) for its
+    /// outcome.
     pub fn queued(&self, q: usize, id: u64, tally: JobTally) {
         let mut book = self.lock();
-        if !tally.jobs.is_empty() {
-            book.received(&tally, view::now_ms());
-        }
-        book.queues[q].recent.insert(id, tally);
+        let kept = if tally.jobs.is_empty() {
+            Kept::with_unkeyed(tally.unkeyed)
+        } else {
+            book.received(&tally, view::now_ms())
+        };
+        book.queues[q].recent.insert(id, kept);
+        drop(book);
+        // The tally is freed here, on the thread that made it.
+        drop(tally);
     }
 
-    /// The tallies of `records` of queue `q`: kept since their append, or walked again.
-    fn tallies<'a>(
-        &self,
+    /// The counts of `records` of queue `q`: kept since their append, or (for records
+    /// appended before a restart or past the kept span) walked again, in `book`'s lock
+    /// (released for the walk and taken again).
+    fn kept<'a, 'b>(
+        &'b self,
+        mut book: MutexGuard<'b, Book>,
         q: usize,
         records: impl Iterator<Item = (u64, &'a [u8])>,
-    ) -> Vec<(u64, JobTally)> {
+    ) -> (MutexGuard<'b, Book>, Vec<(u64, Kept)>) {
         let mut found = Vec::new();
         let mut missing = Vec::new();
-        {
-            let mut book = self.lock();
-            let recent = &mut book.queues[q].recent;
-            for (id, payload) in records {
-                match recent.take(id) {
-                    Some(t) => found.push((id, t)),
-                    None => missing.push((id, payload)),
-                }
+        let recent = &mut book.queues[q].recent;
+        for (id, payload) in records {
+            match recent.take(id) {
+                Some(k) => found.push((id, k)),
+                None => missing.push((id, payload)),
             }
         }
+        if missing.is_empty() {
+            return (book, found);
+        }
+        drop(book);
         let signal = self.tracked[q].signal;
-        found.extend(
-            missing
-                .into_iter()
-                .filter_map(|(id, p)| Some((id, TallyVisitor::tally_of(&self.keys, signal, p)?))),
-        );
-        found
+        let walked: Vec<(u64, JobTally)> = missing
+            .into_iter()
+            .filter_map(|(id, p)| Some((id, TallyVisitor::tally_of(&self.keys, signal, p)?)))
+            .collect();
+        let book = self.lock();
+        found.extend(walked.iter().map(|(id, t)| (*id, book.jobs.kept_of(t))));
+        (book, found)
     }
 
     /// A batch of queue `q` the backend accepted, `rejected_items` of it through partial
     /// success. Call before acknowledging it to the queue. Blocking only with a partial
     /// success (the snapshot is written then).
     pub fn delivered(&self, q: usize, entries: &[Entry], rejected_items: u64) {
-        let records = self.tallies(q, entries.iter().map(|e| (e.id, &e.payload[..])));
+        let records = entries.iter().map(|e| (e.id, &e.payload[..]));
+        let (mut book, records) = self.kept(self.lock(), q, records);
         let now = view::now_ms();
         if rejected_items == 0 {
-            self.lock().delivered(q, &records, now);
+            book.delivered(q, &records, now);
             return;
         }
-        let mut whole = JobTally::default();
-        records.iter().for_each(|(_, t)| merge(&mut whole, t));
+        let mut whole = Kept::default();
+        records.iter().for_each(|(_, k)| whole.merge(k));
         if whole.single_job(self.keys.len()) {
-            self.lock()
-                .settle(q, Outcome::Delivered, &records, rejected_items, now);
+            book.settle(q, Outcome::Delivered, &records, rejected_items, now);
+            drop(book);
             self.persist_or_log();
         } else {
-            let mut book = self.lock();
             book.unattributed_rejected += rejected_items;
             book.delivered(q, &records, now);
         }
@@ -342,20 +357,23 @@ impl JobLedger {
     /// Records of queue `q` given up on (dead-lettered): rejected, or dropped when `expired`.
     /// Call before acknowledging them to the queue. Blocking (writes the snapshot).
     pub fn gave_up(&self, q: usize, entries: &[Entry], expired: bool) {
-        let records = self.tallies(q, entries.iter().map(|e| (e.id, &e.payload[..])));
+        let records = entries.iter().map(|e| (e.id, &e.payload[..]));
+        let (mut book, records) = self.kept(self.lock(), q, records);
         let outcome = if expired {
             Outcome::DroppedExpired
         } else {
             Outcome::Rejected
         };
-        self.lock().settle(q, outcome, &records, 0, view::now_ms());
+        book.settle(q, outcome, &records, 0, view::now_ms());
+        drop(book);
         self.persist_or_log();
     }
 
     fn dropping(&self, q: usize, records: &[(u64, Bytes)]) {
-        let records = self.tallies(q, records.iter().map(|(id, p)| (*id, &p[..])));
-        self.lock()
-            .settle(q, Outcome::DroppedFull, &records, 0, view::now_ms());
+        let records = records.iter().map(|(id, p)| (*id, &p[..]));
+        let (mut book, records) = self.kept(self.lock(), q, records);
+        book.settle(q, Outcome::DroppedFull, &records, 0, view::now_ms());
+        drop(book);
         self.persist_or_log();
     }
 

@@ -87,7 +87,7 @@ fn write_snapshot(out: &mut Vec<u8>, book: &Book, names: &[String]) -> std::io::
             out.push(b',');
         }
         out.extend_from_slice(br#"{"id":"#);
-        serde_json::to_writer(&mut *out, &**v)?;
+        serde_json::to_writer(&mut *out, v)?;
         let c = &j.settled;
         write!(
             out,
