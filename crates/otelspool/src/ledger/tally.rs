@@ -55,40 +55,55 @@ impl TallyVisitor {
     }
 }
 
+impl TallyVisitor {
+    /// One item of the job `v` of key `k`.
+    #[inline]
+    fn count(&mut self, k: u8, v: &str) {
+        // Consecutive items mostly belong to the same job: try the entry found last.
+        if let Some(j) = self.tally.jobs.get_mut(self.last)
+            && j.0 == k
+            && same_str(&j.1, v)
+        {
+            j.2 += 1;
+            return;
+        }
+        match self
+            .tally
+            .jobs
+            .iter()
+            .position(|j| j.0 == k && same_str(&j.1, v))
+        {
+            Some(i) => {
+                self.tally.jobs[i].2 += 1;
+                self.last = i;
+            }
+            None => {
+                self.last = self.tally.jobs.len();
+                self.tally.jobs.push((k, v.into(), 1));
+            }
+        }
+    }
+}
+
 impl ItemVisitor for TallyVisitor {
     fn keys(&self) -> &[Box<str>] {
         &self.keys
     }
 
     fn item(&mut self, values: &[Option<&str>]) {
+        if let [value] = values {
+            // One key (the default).
+            match value {
+                Some(v) => self.count(0, v),
+                None => self.tally.unkeyed += 1,
+            }
+            return;
+        }
         let mut keyed = false;
         for (k, v) in values.iter().enumerate() {
             let Some(v) = v else { continue };
             keyed = true;
-            let k = k as u8;
-            // Consecutive items mostly belong to the same job: try the entry found last.
-            if let Some(j) = self.tally.jobs.get_mut(self.last)
-                && j.0 == k
-                && same_str(&j.1, v)
-            {
-                j.2 += 1;
-                continue;
-            }
-            match self
-                .tally
-                .jobs
-                .iter()
-                .position(|j| j.0 == k && same_str(&j.1, v))
-            {
-                Some(i) => {
-                    self.tally.jobs[i].2 += 1;
-                    self.last = i;
-                }
-                None => {
-                    self.last = self.tally.jobs.len();
-                    self.tally.jobs.push((k, (*v).into(), 1));
-                }
-            }
+            self.count(k as u8, v);
         }
         if !keyed {
             self.tally.unkeyed += 1;

@@ -162,6 +162,14 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
             Level::Scope => &mut self.scope,
             Level::Resource => &mut self.resource,
         };
+        if let [wanted] = self.visitor.keys() {
+            // One key (the default): no iteration over the slots.
+            let slot = &mut slots.inline[0];
+            if matches!(slot, Slot::Absent) && same_str(wanted, key) {
+                *slot = Slot::Found(value);
+            }
+            return;
+        }
         for (slot, wanted) in slots.as_mut_slice().iter_mut().zip(self.visitor.keys()) {
             if matches!(slot, Slot::Absent) && same_str(wanted, key) {
                 *slot = Slot::Found(value);
@@ -173,7 +181,10 @@ impl<'v, 'a, V: ItemVisitor> Walk<'v, 'a, V> {
     #[inline]
     pub fn item(&mut self) {
         self.items += 1;
-        if self.keys > 0 {
+        if self.keys == 1 {
+            let at = |s: &Slots<Slot<'a>>| s.inline[0].string();
+            self.values.inline[0] = at(&self.item).or(at(&self.scope)).or(at(&self.resource));
+        } else if self.keys > 0 {
             let values = self.values.as_mut_slice();
             let levels = self
                 .item

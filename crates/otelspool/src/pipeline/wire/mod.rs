@@ -86,8 +86,14 @@ pub fn same_str(a: &str, b: &str) -> bool {
     if n > 64 {
         return a == b;
     }
-    if n < 8 {
+    if n < 4 {
         return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    if n < 8 {
+        // Two 4-byte words, overlapping when `n` < 8 (job ids like `j-0042` are this short).
+        let half =
+            |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+        return half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4);
     }
     let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
     let mut i = 0;
